@@ -1,0 +1,1 @@
+"""Knowledge bases: extractors, cleaners, splitters, keyword and vector indexes, retrieval."""

