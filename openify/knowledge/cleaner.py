@@ -1,0 +1,37 @@
+"""Pre-processing of extracted text, as Dify's CleanProcessor: invalid symbols always, then the enabled rules."""
+
+from __future__ import annotations
+
+import re
+
+from openify.knowledge.process_rule import ProcessRule
+
+_INVALID = re.compile(r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\uFFFE]")
+_MANY_NEWLINES = re.compile(r"\n{3,}")
+_MANY_SPACES = re.compile(r"[\t\f\r\x20\u00a0\u1680\u180e\u2000-\u200a\u202f\u205f\u3000]{2,}")
+_EMAIL = re.compile(r"[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+")
+_MD_IMAGE = re.compile(r"!\[[^\]]*\]\((https?://[^\s)]+)\)")
+_URL = re.compile(r"https?://[^\s)]+")
+
+
+def clean(text: str, rule: ProcessRule) -> str:
+    """Apply Dify's default clean-up and the rule's `remove_extra_spaces` / `remove_urls_emails`."""
+    text = text.replace("<|", "<").replace("|>", ">")
+    text = _INVALID.sub("", text)
+    if rule.remove_extra_spaces:
+        text = _MANY_NEWLINES.sub("\n\n", text)
+        text = _MANY_SPACES.sub(" ", text)
+    if rule.remove_urls_emails:
+        text = _EMAIL.sub("", text)
+        # Markdown image links survive, as in Dify: the image is content, a bare link is noise.
+        images: list[str] = []
+
+        def keep(m: re.Match[str]) -> str:
+            images.append(m.group(0))
+            return f"\x00IMG{len(images) - 1}\x00"
+
+        text = _MD_IMAGE.sub(keep, text)
+        text = _URL.sub("", text)
+        for i, image in enumerate(images):
+            text = text.replace(f"\x00IMG{i}\x00", image)
+    return text

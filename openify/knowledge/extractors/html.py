@@ -1,0 +1,30 @@
+"""HTML files, through BeautifulSoup: visible text, one block element per line."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from bs4 import BeautifulSoup
+
+from openify.knowledge.extractors.base import Extracted, decode_text
+from openify.registry import Registries
+
+_BLANKS = re.compile(r"\n\s*\n+")
+
+
+class HtmlExtractor:
+    extensions: ClassVar[tuple[str, ...]] = ("html", "htm", "xhtml")
+
+    def extract(self, data: bytes, filename: str) -> Extracted:
+        soup = BeautifulSoup(decode_text(data, filename), "html.parser")
+        for tag in soup(["script", "style", "noscript", "template", "head"]):
+            tag.decompose()
+        text = soup.get_text("\n")
+        lines = (line.strip() for line in text.splitlines())
+        return Extracted(_BLANKS.sub("\n\n", "\n".join(lines)).strip())
+
+
+def register(r: Registries) -> None:
+    for ext in HtmlExtractor.extensions:
+        r.extractors.register(ext, HtmlExtractor())

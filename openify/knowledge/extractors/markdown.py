@@ -1,0 +1,25 @@
+"""Markdown files: kept as Markdown, since headings and lists help the splitter and the LLM alike."""
+
+from __future__ import annotations
+
+import re
+from typing import ClassVar
+
+from openify.knowledge.extractors.base import Extracted, decode_text
+from openify.registry import Registries
+
+# Dify's MarkdownExtractor drops link targets but keeps link text; we do the same so URLs do not
+# crowd the chunks (remove_urls_emails is off by default).
+_LINK = re.compile(r"(?<!!)\[([^\]]*)\]\([^)]*\)")
+
+
+class MarkdownExtractor:
+    extensions: ClassVar[tuple[str, ...]] = ("md", "markdown", "mdx")
+
+    def extract(self, data: bytes, filename: str) -> Extracted:
+        return Extracted(_LINK.sub(r"\1", decode_text(data, filename)))
+
+
+def register(r: Registries) -> None:
+    for ext in MarkdownExtractor.extensions:
+        r.extractors.register(ext, MarkdownExtractor())
