@@ -32,6 +32,23 @@ class SandboxSettings(BaseModel):
     wall_time_s: float = Field(default=15.0, description="Wall-clock seconds a code node may run.")
     memory_mb: int = Field(default=256, description="Address-space limit of a code node, MB.")
     max_output_bytes: int = Field(default=1_000_000, description="Largest output a code node may return.")
+    # The value limits below are Dify's CODE_MAX_* defaults (api/configs/feature/__init__.py).
+    max_depth: int = Field(default=5, description="Deepest nesting of objects a code node may return.")
+    max_string_length: int = Field(default=400_000, description="Longest string a code node may return.")
+    max_number: int = Field(default=9_223_372_036_854_775_807, description="Largest number a code node may return.")
+    min_number: int = Field(default=-9_223_372_036_854_775_807, description="Smallest number a code node may return.")
+    max_precision: int = Field(default=20, description="Most decimal places of a float a code node may return.")
+    max_string_array_length: int = Field(default=30, description="Longest array[string] output of a code node.")
+    max_object_array_length: int = Field(default=30, description="Longest array[object] output of a code node.")
+    max_number_array_length: int = Field(default=1000, description="Longest array[number] output of a code node.")
+    max_processes: int = Field(
+        default=32, description="Process and thread limit (RLIMIT_NPROC) of a code node run under its own uid."
+    )
+    uid_base: int = Field(
+        default=1_860_000,
+        description="First of 1000 unused uids a root server runs code nodes as, one per concurrent run.",
+    )
+    node_path: str = Field(default="node", description="Node.js executable for JavaScript code nodes.")
 
 
 class HttpNodeSettings(BaseModel):
@@ -120,3 +137,35 @@ class Settings(BaseSettings):
     @property
     def providers_file(self) -> Path:
         return self.data_dir / "providers.yaml"
+
+
+def _env_names(name: str, field: object) -> str:
+    alias = getattr(field, "validation_alias", None)
+    if isinstance(alias, AliasChoices):
+        return " / ".join(str(c) for c in reversed(alias.choices))
+    return f"OPENIFY_{name.upper()}"
+
+
+def _shown(value: object) -> str:
+    if isinstance(value, SecretStr) or value in (None, "", [], {}):
+        return "(empty)"
+    return f"`{value}`"
+
+
+def settings_table() -> str:
+    """The README's table of every setting, made from the fields themselves so it cannot drift."""
+    rows = ["| Variable | Default | Meaning |", "|---|---|---|"]
+    for name, field in Settings.model_fields.items():
+        sub = field.annotation
+        if isinstance(sub, type) and issubclass(sub, BaseModel):
+            for sub_name, sub_field in sub.model_fields.items():
+                default = sub_field.get_default(call_default_factory=True)
+                rows.append(f"| `OPENIFY_{name.upper()}__{sub_name.upper()}` | {_shown(default)} | {sub_field.description} |")
+            continue
+        default = field.get_default(call_default_factory=True)
+        rows.append(f"| `{_env_names(name, field)}` | {_shown(default)} | {field.description} |")
+    return "\n".join(rows)
+
+
+if __name__ == "__main__":
+    print(settings_table())  # noqa: T201 - `python -m openify.settings` prints the README table

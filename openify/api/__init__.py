@@ -1,0 +1,1 @@
+"""All HTTP: routes, request/response schemas, the error envelope and SSE framing."""

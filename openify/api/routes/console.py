@@ -1,0 +1,85 @@
+"""Console API under /console/api: import/export/list/delete apps, create/list/revoke keys.
+
+Guarded by OPENIFY_ADMIN_TOKEN; when that is unset the whole API answers 404 as if absent.
+"""
+
+from __future__ import annotations
+
+import hmac
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Depends, Request, Response
+from pydantic import BaseModel, Field
+
+from openify.api.deps import ServicesDep, bearer_token
+from openify.api.timefmt import unix
+from openify.errors import NotFound, Unauthorized
+from openify.services.keys import KeyInfo
+
+
+def require_admin(request: Request, services: ServicesDep) -> None:
+    secret = services.settings.admin_token
+    if secret is None:
+        raise NotFound("The console API is disabled: set OPENIFY_ADMIN_TOKEN to enable it.")
+    if not hmac.compare_digest(bearer_token(request).encode(), secret.get_secret_value().encode()):
+        raise Unauthorized("Access token is invalid")
+
+
+router = APIRouter(prefix="/console/api", tags=["console"], dependencies=[Depends(require_admin)])
+Admin = Annotated[None, Depends(require_admin)]
+
+
+class ImportBody(BaseModel):
+    yaml_content: str = Field(min_length=1, description="The DSL YAML text")
+
+
+def _key(k: KeyInfo) -> dict[str, Any]:
+    return {"id": k.id, "type": k.type, "app_id": k.app_id, "token_hint": k.hint,
+            "created_at": unix(k.created_at), "last_used_at": unix(k.last_used_at)}
+
+
+@router.post("/apps/imports", summary="Import an app from DSL YAML; returns the app id and a new key")
+def import_app(body: ImportBody, services: ServicesDep) -> dict[str, Any]:
+    app, warnings = services.apps.import_dsl(body.yaml_content)
+    token, _ = services.keys.create("app", app.id)
+    return {"app_id": app.id, "api_key": token, "mode": app.mode, "name": app.name, "warnings": warnings}
+
+
+@router.get("/apps", summary="List apps")
+def list_apps(services: ServicesDep) -> dict[str, Any]:
+    return {"data": [{"id": a.id, "name": a.name, "mode": a.mode, "description": a.description} for a in services.apps.list()]}
+
+
+@router.get("/apps/{app_id}/export", summary="Export an app as DSL YAML")
+def export_app(app_id: str, services: ServicesDep) -> dict[str, Any]:
+    return {"data": services.apps.export(app_id)}
+
+
+@router.delete("/apps/{app_id}", status_code=204, summary="Delete an app and its keys")
+def delete_app(app_id: str, services: ServicesDep) -> Response:
+    services.apps.delete(app_id)
+    services.keys.forget_app(app_id)
+    return Response(status_code=204)
+
+
+@router.post("/apps/{app_id}/api-keys", summary="Create an app key (shown once)")
+def create_app_key(app_id: str, services: ServicesDep) -> dict[str, Any]:
+    token, info = services.keys.create("app", app_id)
+    return {**_key(info), "token": token}
+
+
+@router.post("/datasets/api-keys", summary="Create a dataset key (shown once)")
+def create_dataset_key(services: ServicesDep) -> dict[str, Any]:
+    token, info = services.keys.create("dataset")
+    return {**_key(info), "token": token}
+
+
+@router.get("/api-keys", summary="List keys (hints only)")
+def list_keys(services: ServicesDep, app_id: str | None = None) -> dict[str, Any]:
+    return {"data": [_key(k) for k in services.keys.list(app_id)]}
+
+
+@router.delete("/api-keys/{key_id}", status_code=204, summary="Revoke a key")
+def revoke_key(key_id: str, services: ServicesDep) -> Response:
+    services.keys.revoke(key_id)
+    return Response(status_code=204)

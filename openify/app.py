@@ -1,0 +1,45 @@
+"""create_app(settings): wires settings, registries, services and routes into one ASGI app."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+
+from fastapi import FastAPI
+
+from openify import __version__
+from openify.api import errors
+from openify.api.routes import console, health, service_routers
+from openify.plugins import build_registries
+from openify.services.container import Services
+from openify.settings import Settings
+
+API_PREFIXES = ("/v1", "/api")  # Dify's prefix, and the one Openify documents
+
+
+def create_app(settings: Settings) -> FastAPI:
+    registries = build_registries(settings.plugins)
+    services = Services.build(settings, registries)
+
+    @asynccontextmanager
+    async def lifespan(_: FastAPI) -> AsyncIterator[None]:
+        services.start()
+        try:
+            yield
+        finally:
+            services.stop()
+
+    app = FastAPI(
+        title="Openify Service API",
+        version=__version__,
+        description="The Dify Service API, served by Openify. Every route is under /v1 and again under /api.",
+        lifespan=lifespan,
+    )
+    app.state.services = services
+    errors.install(app)
+    for prefix in API_PREFIXES:
+        for router in service_routers():
+            app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
+    app.include_router(health.router, include_in_schema=False)  # /health at the root too, for probes
+    app.include_router(console.router)
+    return app

@@ -1,0 +1,84 @@
+"""Apps: import from DSL, export, list, delete."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from openify.errors import NotFound
+from openify.services.dsl import AppDefinition, NodeTypeCheck, export_dsl, parse_dsl
+from openify.storage.db import Database
+from openify.storage.tables import App
+
+
+@dataclass(frozen=True)
+class AppSummary:
+    id: str
+    name: str
+    mode: str
+    description: str
+
+
+def definition_of(app: App) -> AppDefinition:
+    return AppDefinition(
+        mode=app.mode,
+        name=app.name,
+        description=app.description,
+        icon_type=app.icon_type,
+        icon=app.icon,
+        icon_background=app.icon_background,
+        use_icon_as_answer_icon=app.use_icon_as_answer_icon,
+        dsl_version=app.dsl_version,
+        model_config=app.model_config_,
+        workflow=app.workflow,
+        dependencies=list(app.dependencies or []),
+    )
+
+
+class AppService:
+    def __init__(self, db: Database, is_node_type_supported: NodeTypeCheck) -> None:
+        self._db = db
+        self._node_check = is_node_type_supported
+
+    def import_dsl(self, text: str | bytes) -> tuple[App, list[str]]:
+        """Create an app from DSL text; nothing is written when the DSL is refused."""
+        d = parse_dsl(text, self._node_check)
+        app = App(
+            mode=d.mode,
+            name=d.name,
+            description=d.description,
+            icon_type=d.icon_type,
+            icon=d.icon,
+            icon_background=d.icon_background,
+            use_icon_as_answer_icon=d.use_icon_as_answer_icon,
+            dsl_version=d.dsl_version,
+            model_config_=d.model_config,
+            workflow=d.workflow,
+            dependencies=d.dependencies,
+        )
+        with self._db.session() as s:
+            s.add(app)
+        return app, d.warnings
+
+    def get(self, app_id: str) -> App:
+        with self._db.session() as s:
+            app = s.get(App, app_id)
+            if app is None:
+                raise NotFound(f"App {app_id} not found.")
+            return app
+
+    def export(self, app_id: str) -> str:
+        return export_dsl(definition_of(self.get(app_id)))
+
+    def list(self) -> list[AppSummary]:
+        with self._db.session() as s:
+            rows = s.scalars(select(App).order_by(App.created_at)).all()
+            return [AppSummary(a.id, a.name, a.mode, a.description) for a in rows]
+
+    def delete(self, app_id: str) -> None:
+        with self._db.session() as s:
+            app = s.get(App, app_id)
+            if app is None:
+                raise NotFound(f"App {app_id} not found.")
+            s.delete(app)

@@ -1,0 +1,42 @@
+"""Every service of one running server, built once by `create_app` and shared by the routes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from openify.registry import Registries
+from openify.services.apps import AppService
+from openify.services.end_users import EndUserService
+from openify.services.keys import KeyService
+from openify.settings import Settings
+from openify.storage.db import Database
+
+
+@dataclass
+class Services:
+    settings: Settings
+    registries: Registries
+    db: Database
+    apps: AppService
+    keys: KeyService
+    end_users: EndUserService
+
+    @classmethod
+    def build(cls, settings: Settings, registries: Registries) -> Services:
+        db = Database(settings.sqlalchemy_url)
+        return cls(
+            settings=settings,
+            registries=registries,
+            db=db,
+            apps=AppService(db, is_node_type_supported=lambda t: t in registries.nodes),
+            keys=KeyService(db),
+            end_users=EndUserService(db),
+        )
+
+    def start(self) -> None:
+        """Connections and migrations: run in the server's lifespan, never at import."""
+        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        self.db.upgrade()
+
+    def stop(self) -> None:
+        self.db.dispose()
