@@ -9,6 +9,7 @@ from openify.services.apps import AppService
 from openify.services.end_users import EndUserService
 from openify.services.keys import KeyService
 from openify.settings import Settings
+from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
 
 
@@ -20,6 +21,7 @@ class Services:
     apps: AppService
     keys: KeyService
     end_users: EndUserService
+    blobs: BlobStore
 
     @classmethod
     def build(cls, settings: Settings, registries: Registries) -> Services:
@@ -31,6 +33,7 @@ class Services:
             apps=AppService(db, is_node_type_supported=lambda t: t in registries.nodes),
             keys=KeyService(db),
             end_users=EndUserService(db),
+            blobs=BlobStore(settings.data_dir / "blobs"),
         )
 
     def start(self) -> None:
