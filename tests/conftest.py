@@ -27,7 +27,7 @@ TEST_DSL_DIR = Path(__file__).resolve().parent / "dsl"
 PG_URL = os.environ.get("OPENIFY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")  # noqa: TID251
 IN_CI = bool(os.environ.get("CI"))  # noqa: TID251
 
-pytest_plugins = ["tests.fake_llm.fixtures"] if (Path(__file__).parent / "fake_llm" / "fixtures.py").exists() else []
+pytest_plugins = ["tests.fake_llm.fixtures"]
 
 
 def _pg_reachable() -> bool:
