@@ -1,0 +1,1 @@
+"""Keyword (full-text) indexes, registered in `r.keyword_indexes`."""

@@ -1,0 +1,66 @@
+"""Where knowledge files live under the data dir, and the two calls that keep indexes in step.
+
+    <data_dir>/knowledge/embedding_cache.sqlite3        embeddings by (model, text hash), all datasets
+    <data_dir>/knowledge/datasets/<dataset_id>/keyword/  BM25 tokens and matrix
+    <data_dir>/knowledge/datasets/<dataset_id>/vectors/<backend>/   the vector store
+
+Deleting a dataset is deleting its directory.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+from openify.knowledge.embedding_cache import EmbeddingCache, embed_chunks
+from openify.knowledge.retrieval import DatasetIndexes
+from openify.providers.base import EmbeddingModel
+from openify.registry import Registries
+
+
+def embedding_cache_path(data_dir: Path) -> Path:
+    return data_dir / "knowledge" / "embedding_cache.sqlite3"
+
+
+def dataset_dir(data_dir: Path, dataset_id: str) -> Path:
+    if not dataset_id or "/" in dataset_id or "\\" in dataset_id or dataset_id in (".", ".."):
+        raise ValueError(f"bad dataset id {dataset_id!r}")
+    return data_dir / "knowledge" / "datasets" / dataset_id
+
+
+def open_indexes(
+    r: Registries, data_dir: Path, dataset_id: str, embedding: EmbeddingModel | None = None,
+    vector_backend: str = "hnswlib", keyword_backend: str = "bm25",
+) -> DatasetIndexes:
+    """Open (or create) a dataset's indexes; vectors only when an embedding model is given (high_quality)."""
+    base = dataset_dir(data_dir, dataset_id)
+    keyword: Any = r.keyword_indexes.get(keyword_backend)(base / "keyword")
+    vectors = None
+    if embedding is not None:
+        vectors = r.vector_stores.get(vector_backend)(base / "vectors" / vector_backend, embedding.dimensions)
+    return DatasetIndexes(keyword, vectors, embedding)
+
+
+def index_chunks(
+    indexes: DatasetIndexes, ids: Sequence[str], texts: Sequence[str], cache: EmbeddingCache | None = None,
+) -> None:
+    """Add (or replace) chunks in every index of the dataset: `texts` are what is matched (a QA question,
+    a hierarchical child, a text chunk). Call `persist` on the indexes when a batch is done."""
+    if indexes.vectors is not None and indexes.embedding is not None:
+        indexes.vectors.add(ids, embed_chunks(indexes.embedding, texts, cache))
+    indexes.keyword.add(ids, texts)
+
+
+def remove_chunks(indexes: DatasetIndexes, ids: Iterable[str]) -> None:
+    """Remove chunks (deleted or disabled) from every index of the dataset; effective at once."""
+    ids = list(ids)
+    indexes.keyword.delete(ids)
+    if indexes.vectors is not None:
+        indexes.vectors.delete(ids)
+
+
+def persist(indexes: DatasetIndexes) -> None:
+    indexes.keyword.persist()
+    if indexes.vectors is not None:
+        indexes.vectors.persist()

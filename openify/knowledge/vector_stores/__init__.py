@@ -1,0 +1,1 @@
+"""Vector stores, registered in `r.vector_stores` as factories `(directory, dimensions) -> VectorStore`."""
