@@ -173,3 +173,19 @@ class ModelResolver(Protocol):
     def rerank(self, provider: str, model: str) -> RerankModel:
         """The rerank model named."""
         ...
+
+
+async def collect(events: AsyncIterator[LLMEvent]) -> LLMResult:
+    """Fold a stream into the blocking result, so blocking and streaming answers cannot drift apart."""
+    text: list[str] = []
+    calls: list[ToolCall] = []
+    usage, finish_reason = Usage(), None
+    async for event in events:
+        match event:
+            case TextDelta(chunk):
+                text.append(chunk)
+            case ToolCallDelta(call):
+                calls.append(call)
+            case UsageReport(reported, reason):
+                usage, finish_reason = reported, reason
+    return LLMResult("".join(text), calls, usage, finish_reason)

@@ -23,8 +23,17 @@ from typing import Any
 
 _CJK = r"\u3040-\u30ff\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff\uac00-\ud7af"
 _TOKEN = re.compile(rf"\s*[{_CJK}]|\s*[^\s{_CJK}]+|\s+$")
-_REASONS = {200: "OK", 400: "Bad Request", 401: "Unauthorized", 403: "Forbidden", 404: "Not Found",
-            429: "Too Many Requests", 500: "Internal Server Error", 502: "Bad Gateway", 503: "Service Unavailable"}
+_REASONS = {
+    200: "OK",
+    400: "Bad Request",
+    401: "Unauthorized",
+    403: "Forbidden",
+    404: "Not Found",
+    429: "Too Many Requests",
+    500: "Internal Server Error",
+    502: "Bad Gateway",
+    503: "Service Unavailable",
+}
 
 
 def split_tokens(text: str) -> list[str]:
@@ -133,8 +142,9 @@ class FakeLLM:
     def __enter__(self) -> FakeLLM:
         return self.start()
 
-    def __exit__(self, exc_type: type[BaseException] | None, exc: BaseException | None,
-                 tb: TracebackType | None) -> None:
+    def __exit__(
+        self, exc_type: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> None:
         self.stop()
 
     async def _serve(self) -> asyncio.Server:
@@ -204,14 +214,15 @@ class FakeLLM:
 
     async def _send_json(self, writer: asyncio.StreamWriter, status: int, payload: dict[str, Any]) -> bool:
         data = json.dumps(payload, ensure_ascii=False).encode()
-        head = (f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\ncontent-type: application/json\r\n"
-                f"content-length: {len(data)}\r\n\r\n")
+        head = (
+            f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\ncontent-type: application/json\r\n"
+            f"content-length: {len(data)}\r\n\r\n"
+        )
         writer.write(head.encode() + data)
         await writer.drain()
         return True
 
-    async def _send_stream(self, frames: list[str], reader: asyncio.StreamReader,
-                           writer: asyncio.StreamWriter) -> bool:
+    async def _send_stream(self, frames: list[str], reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
         """Send SSE frames as HTTP chunks, sleeping `token_latency_s` between them; False closes the connection."""
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
         await writer.drain()
@@ -261,22 +272,45 @@ class FakeLLM:
         cid, created, model = self._next_id("chatcmpl"), int(time.time()), body.get("model", self.model)
         if isinstance(answer, _ToolCall):
             arguments = json.dumps(answer.arguments, ensure_ascii=False)
-            call = {"id": self._next_id("call"), "type": "function",
-                    "function": {"name": answer.name, "arguments": arguments}}
-            pieces, finish, message = [arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]], \
-                "tool_calls", {"role": "assistant", "content": None, "tool_calls": [call]}
+            call = {
+                "id": self._next_id("call"),
+                "type": "function",
+                "function": {"name": answer.name, "arguments": arguments},
+            }
+            pieces, finish, message = (
+                [arguments[: len(arguments) // 2], arguments[len(arguments) // 2 :]],
+                "tool_calls",
+                {"role": "assistant", "content": None, "tool_calls": [call]},
+            )
         else:
             pieces, finish, message = split_tokens(answer.text), "stop", {"role": "assistant", "content": answer.text}
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces),
-                 "total_tokens": prompt_tokens + len(pieces)}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(pieces),
+            "total_tokens": prompt_tokens + len(pieces),
+        }
         if not body.get("stream"):
-            return await self._send_json(writer, 200, {
-                "id": cid, "object": "chat.completion", "created": created, "model": model,
-                "choices": [{"index": 0, "message": message, "finish_reason": finish}], "usage": usage})
+            return await self._send_json(
+                writer,
+                200,
+                {
+                    "id": cid,
+                    "object": "chat.completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "message": message, "finish_reason": finish}],
+                    "usage": usage,
+                },
+            )
 
         def chunk(delta: dict[str, Any], finish_reason: str | None = None) -> str:
-            payload = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}]}
+            payload = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "delta": delta, "finish_reason": finish_reason}],
+            }
             return "data: " + json.dumps(payload, ensure_ascii=False) + "\n\n"
 
         if isinstance(answer, _ToolCall):
@@ -289,31 +323,55 @@ class FakeLLM:
             frames.insert(min(2, len(frames)), 'data: {"choices": [{"delta": {"content": "oops"\n\n')
         frames.append(chunk({}, finish))
         if (body.get("stream_options") or {}).get("include_usage"):
-            payload = {"id": cid, "object": "chat.completion.chunk", "created": created, "model": model,
-                       "choices": [], "usage": usage}
+            payload = {
+                "id": cid,
+                "object": "chat.completion.chunk",
+                "created": created,
+                "model": model,
+                "choices": [],
+                "usage": usage,
+            }
             frames.append("data: " + json.dumps(payload) + "\n\n")
         frames.append("data: [DONE]\n\n")
         return await self._send_stream(frames, reader, writer)
 
-    async def _legacy_completion(self, body: dict[str, Any], reader: asyncio.StreamReader,
-                                 writer: asyncio.StreamWriter) -> bool:
+    async def _legacy_completion(
+        self, body: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         prompt = body.get("prompt", "")
         prompt = prompt[-1] if isinstance(prompt, list) and prompt else prompt
         answer = self._next_reply(str(prompt))
         text = answer.text if isinstance(answer, _Text) else json.dumps(answer.arguments)
         pieces = split_tokens(text)
         prompt_tokens = len(split_tokens(str(prompt)))
-        usage = {"prompt_tokens": prompt_tokens, "completion_tokens": len(pieces),
-                 "total_tokens": prompt_tokens + len(pieces)}
+        usage = {
+            "prompt_tokens": prompt_tokens,
+            "completion_tokens": len(pieces),
+            "total_tokens": prompt_tokens + len(pieces),
+        }
         cid, created, model = self._next_id("cmpl"), int(time.time()), body.get("model", self.model)
         if not body.get("stream"):
-            return await self._send_json(writer, 200, {
-                "id": cid, "object": "text_completion", "created": created, "model": model,
-                "choices": [{"index": 0, "text": text, "finish_reason": "stop"}], "usage": usage})
+            return await self._send_json(
+                writer,
+                200,
+                {
+                    "id": cid,
+                    "object": "text_completion",
+                    "created": created,
+                    "model": model,
+                    "choices": [{"index": 0, "text": text, "finish_reason": "stop"}],
+                    "usage": usage,
+                },
+            )
 
         def chunk(piece: str, finish_reason: str | None = None) -> str:
-            payload = {"id": cid, "object": "text_completion", "created": created, "model": model,
-                       "choices": [{"index": 0, "text": piece, "finish_reason": finish_reason}]}
+            payload = {
+                "id": cid,
+                "object": "text_completion",
+                "created": created,
+                "model": model,
+                "choices": [{"index": 0, "text": piece, "finish_reason": finish_reason}],
+            }
             return "data: " + json.dumps(payload, ensure_ascii=False) + "\n\n"
 
         frames = [chunk(p) for p in pieces]
@@ -330,15 +388,21 @@ class FakeLLM:
         texts = body.get("input", [])
         texts = [texts] if isinstance(texts, str) else texts
         dims = int(body.get("dimensions") or 16)
-        data = [{"object": "embedding", "index": i, "embedding": hash_vector(str(t), dims)} for i, t in enumerate(texts)]
+        data = [
+            {"object": "embedding", "index": i, "embedding": hash_vector(str(t), dims)} for i, t in enumerate(texts)
+        ]
         tokens = sum(len(split_tokens(str(t))) for t in texts)
-        return {"object": "list", "data": data, "model": body.get("model", self.model),
-                "usage": {"prompt_tokens": tokens, "total_tokens": tokens}}
+        return {
+            "object": "list",
+            "data": data,
+            "model": body.get("model", self.model),
+            "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
+        }
 
     def _rerank(self, body: dict[str, Any]) -> dict[str, Any]:
         query_words = set(str(body.get("query", "")).lower().split())
         documents = [d if isinstance(d, str) else d.get("text", "") for d in body.get("documents", [])]
-        scored = []
+        scored: list[dict[str, Any]] = []
         for i, doc in enumerate(documents):
             words = set(doc.lower().split())
             overlap = len(query_words & words) / max(1, len(query_words | words))
@@ -346,17 +410,23 @@ class FakeLLM:
         scored.sort(key=lambda r: -float(r["relevance_score"]))
         top_n = body.get("top_n")
         tokens = sum(len(split_tokens(d)) for d in documents)
-        return {"id": self._next_id("rerank"), "model": body.get("model", self.model),
-                "results": scored[:top_n] if top_n else scored, "usage": {"total_tokens": tokens}}
+        return {
+            "id": self._next_id("rerank"),
+            "model": body.get("model", self.model),
+            "results": scored[:top_n] if top_n else scored,
+            "usage": {"total_tokens": tokens},
+        }
 
-    async def _anthropic(self, body: dict[str, Any], reader: asyncio.StreamReader,
-                         writer: asyncio.StreamWriter) -> bool:
+    async def _anthropic(
+        self, body: dict[str, Any], reader: asyncio.StreamReader, writer: asyncio.StreamWriter
+    ) -> bool:
         messages = body.get("messages", [])
         users = [m for m in messages if m.get("role") == "user"]
         answer = self._next_reply(_text_of(users[-1].get("content")) if users else "")
         system = body.get("system") or ""
         input_tokens = len(split_tokens(_text_of(system))) + sum(
-            len(split_tokens(_text_of(m.get("content")))) for m in messages)
+            len(split_tokens(_text_of(m.get("content")))) for m in messages
+        )
         mid, model = self._next_id("msg"), body.get("model", self.model)
         if isinstance(answer, _ToolCall):
             arguments = json.dumps(answer.arguments, ensure_ascii=False)
@@ -367,17 +437,36 @@ class FakeLLM:
             pieces, stop_reason = split_tokens(answer.text), "end_turn"
             block, content = {"type": "text", "text": ""}, [{"type": "text", "text": answer.text}]
         if not body.get("stream"):
-            return await self._send_json(writer, 200, {
-                "id": mid, "type": "message", "role": "assistant", "model": model, "content": content,
-                "stop_reason": stop_reason, "usage": {"input_tokens": input_tokens, "output_tokens": len(pieces)}})
+            return await self._send_json(
+                writer,
+                200,
+                {
+                    "id": mid,
+                    "type": "message",
+                    "role": "assistant",
+                    "model": model,
+                    "content": content,
+                    "stop_reason": stop_reason,
+                    "usage": {"input_tokens": input_tokens, "output_tokens": len(pieces)},
+                },
+            )
 
         def event(kind: str, payload: dict[str, Any]) -> str:
             return f"event: {kind}\ndata: " + json.dumps({"type": kind, **payload}, ensure_ascii=False) + "\n\n"
 
-        start = {"id": mid, "type": "message", "role": "assistant", "model": model, "content": [],
-                 "stop_reason": None, "usage": {"input_tokens": input_tokens, "output_tokens": 1}}
-        frames = [event("message_start", {"message": start}),
-                  event("content_block_start", {"index": 0, "content_block": block})]
+        start = {
+            "id": mid,
+            "type": "message",
+            "role": "assistant",
+            "model": model,
+            "content": [],
+            "stop_reason": None,
+            "usage": {"input_tokens": input_tokens, "output_tokens": 1},
+        }
+        frames = [
+            event("message_start", {"message": start}),
+            event("content_block_start", {"index": 0, "content_block": block}),
+        ]
         if block["type"] == "tool_use":
             block["input"] = {}
             deltas = [{"type": "input_json_delta", "partial_json": p} for p in pieces]
@@ -386,10 +475,14 @@ class FakeLLM:
         frames += [event("content_block_delta", {"index": 0, "delta": d}) for d in deltas]
         if self._malformed_now():
             frames.insert(min(3, len(frames)), "event: content_block_delta\ndata: {not json\n\n")
-        frames += [event("content_block_stop", {"index": 0}),
-                   event("message_delta", {"delta": {"stop_reason": stop_reason, "stop_sequence": None},
-                                           "usage": {"output_tokens": len(pieces)}}),
-                   event("message_stop", {})]
+        frames += [
+            event("content_block_stop", {"index": 0}),
+            event(
+                "message_delta",
+                {"delta": {"stop_reason": stop_reason, "stop_sequence": None}, "usage": {"output_tokens": len(pieces)}},
+            ),
+            event("message_stop", {}),
+        ]
         return await self._send_stream(frames, reader, writer)
 
 
