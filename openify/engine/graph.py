@@ -184,7 +184,9 @@ def _repair_containers(nodes: dict[str, NodeSpec], edges: list[Edge]) -> None:
             for child in sorted(children - targets):
                 edges.append(Edge(f"{new_id}-source-{child}-target", new_id, child))
                 break
-        nodes[node.id] = NodeSpec(node.id, node.type, node.title, {**node.data, "start_node_id": new_id}, node.parent_id)
+        nodes[node.id] = NodeSpec(
+            node.id, node.type, node.title, {**node.data, "start_node_id": new_id}, node.parent_id
+        )
 
 
 def _find_root(nodes: Mapping[str, NodeSpec], edges: Sequence[Edge], parent: str | None) -> str:

@@ -1,0 +1,104 @@
+"""What the engine needs from outside. The services layer implements these; the engine has no storage or HTTP."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from openify.providers.base import ChatMessage, ModelResolver
+
+
+class KnowledgeRetriever(Protocol):
+    """Retrieval over the app's knowledge bases."""
+
+    async def retrieve(
+        self, dataset_ids: Sequence[str], query: str, config: Mapping[str, Any]
+    ) -> list[Mapping[str, Any]]:
+        """Records `{content, title, metadata: {dataset_id, document_id, score, ...}}`, best first.
+
+        `config` is the node's data: retrieval_mode, multiple_retrieval_config, single_retrieval_config,
+        metadata_filtering_*; unknown or encrypted dataset ids are skipped, never an error."""
+        ...
+
+
+class ConversationVariables(Protocol):
+    """Conversation variables of chatflows, kept between turns."""
+
+    async def load(self, conversation_id: str) -> Mapping[str, Any]:
+        """Stored values by name; names never written are absent (the DSL default applies)."""
+        ...
+
+    async def save(self, conversation_id: str, name: str, value: Any) -> None:
+        """Store a value an assigner wrote."""
+        ...
+
+
+class ConversationHistory(Protocol):
+    """Past turns of a chatflow conversation, for LLM memory."""
+
+    async def messages(self, conversation_id: str, limit: int) -> Sequence[ChatMessage]:
+        """The last `limit` turns as user/assistant messages, oldest first (the current query excluded)."""
+        ...
+
+
+class CodeSandbox(Protocol):
+    """Runs code-node snippets isolated from the server (openify.security.sandbox.Sandbox fits)."""
+
+    async def arun(self, language: str, code: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Call `main(**inputs)` and return its dict; raises an exception with a clear message on failure."""
+        ...
+
+
+class HttpResponse(Protocol):
+    status_code: int
+    headers: Mapping[str, str]
+    body: bytes
+    text: str
+    url: str
+
+
+class HttpClient(Protocol):
+    """Outbound HTTP with the SSRF guard (openify.security.ssrf.GuardedHttpClient fits)."""
+
+    async def request(
+        self,
+        method: str,
+        url: str,
+        *,
+        headers: Mapping[str, str] | None = None,
+        params: Sequence[tuple[str, str]] | None = None,
+        content: bytes | str | None = None,
+        data: Mapping[str, str] | None = None,
+        files: Sequence[tuple[str, tuple[str, bytes, str]]] | None = None,
+        json: Any = None,
+        timeout_s: float | None = None,
+        follow_redirects: bool = True,
+    ) -> HttpResponse:
+        """Send one request; raises on refused targets, timeouts and oversize bodies."""
+        ...
+
+
+class FileStore(Protocol):
+    """Access to files named by file variables (uploads, remote URLs, tool files)."""
+
+    async def read(self, file: Mapping[str, Any]) -> bytes:
+        """The file's bytes."""
+        ...
+
+    async def save(self, content: bytes, filename: str, mime_type: str) -> Mapping[str, Any]:
+        """Store bytes produced by a node (HTTP file responses) and return a Dify File mapping."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class Ports:
+    """Everything outside the engine. A port left None makes the nodes needing it fail with a clear error."""
+
+    models: ModelResolver | None = None
+    knowledge: KnowledgeRetriever | None = None
+    conversation_variables: ConversationVariables | None = None
+    history: ConversationHistory | None = None
+    sandbox: CodeSandbox | None = None
+    http: HttpClient | None = None
+    files: FileStore | None = None

@@ -1,0 +1,90 @@
+"""DSL graph parsing: every real export parses or names what Openify lacks."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+
+from openify.engine.graph import GraphValidationError, parse_graph, unsupported_nodes, validate_dsl
+from openify.plugins import build_registries
+
+DSL_DIR = Path("/work/shared/data/dsl")
+WORKFLOW_FILES = sorted(
+    p for p in DSL_DIR.glob("*.yml") if yaml.safe_load(p.read_text())["app"]["mode"] in ("workflow", "advanced-chat")
+)
+
+
+def load(path: Path) -> dict[str, Any]:
+    return yaml.safe_load(path.read_text())
+
+
+@pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name[:2])
+def test_every_real_workflow_parses(path: Path) -> None:
+    graph = parse_graph(load(path))
+    assert graph.nodes[graph.root_id].type == "start"
+    assert all(n.type != "" for n in graph.nodes.values())
+    for node in graph.nodes.values():
+        if node.type in ("iteration", "loop"):
+            start = graph.nodes[node.data["start_node_id"]]
+            assert start.type == f"{node.type}-start" and start.parent_id == node.id
+
+
+def test_unsupported_node_types_are_named() -> None:
+    r = build_registries()
+    by_file = {p.name[:2]: unsupported_nodes(load(p), r) for p in WORKFLOW_FILES}
+    assert {t for _, t, _ in by_file["03"]} == {"tool"}
+    assert ("1713262010863", "tool", "TavilySearch") in by_file["03"]
+    assert {t for _, t, _ in by_file["14"]} == {"agent"}
+    for name in ("01", "02", "04", "05", "06", "07", "08", "09", "10", "13", "15", "17", "18", "19", "20", "21"):
+        assert by_file[name] == [], name
+    with pytest.raises(GraphValidationError, match=r"1713262010863 \(tool, 'TavilySearch'\)"):
+        validate_dsl(load(DSL_DIR / "03-workflow-0.1.0-jina-reader-legacy-iteration.yml"), r)
+
+
+def test_legacy_iteration_gets_a_start_node() -> None:
+    graph = parse_graph(load(DSL_DIR / "03-workflow-0.1.0-jina-reader-legacy-iteration.yml"))
+    it = graph.nodes["1716911333343"]
+    start_id = it.data["start_node_id"]
+    assert start_id == "1716911333343start"
+    assert [e.target for e in graph.out_edges[start_id]] == ["1720758285748"]
+
+
+def test_custom_notes_are_dropped() -> None:
+    graph = parse_graph(load(DSL_DIR / "04-workflow-0.1.0-document-chat-classifier-knowledge-zh.yml"))
+    assert all(n.type != "" for n in graph.nodes.values())
+
+
+def _mini(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> dict[str, Any]:
+    return {"app": {"mode": "workflow"}, "workflow": {"graph": {"nodes": nodes, "edges": edges}}}
+
+
+def test_unquoted_ids_and_handles_are_strings() -> None:
+    dsl = _mini(
+        [
+            {"id": 1, "data": {"type": "start", "title": "S"}},
+            {"id": 2, "data": {"type": "if-else", "title": "I"}},
+            {"id": 3, "data": {"type": "end", "title": "E"}},
+        ],
+        [{"source": 1, "target": 2}, {"source": 2, "sourceHandle": True, "target": 3}],
+    )
+    g = parse_graph(dsl)
+    assert g.root_id == "1"
+    assert [(e.source, e.source_handle) for e in g.edges] == [("1", "source"), ("2", "true")]
+
+
+def test_missing_edge_end_and_cycle_are_refused() -> None:
+    s = {"id": "s", "data": {"type": "start", "title": "S"}}
+    a = {"id": "a", "data": {"type": "end", "title": "A"}}
+    b = {"id": "b", "data": {"type": "end", "title": "B"}}
+    with pytest.raises(GraphValidationError, match="missing node 'zz'"):
+        parse_graph(_mini([s, a], [{"source": "s", "target": "zz"}]))
+    with pytest.raises(GraphValidationError, match="cycle"):
+        parse_graph(
+            _mini(
+                [s, a, b],
+                [{"source": "s", "target": "a"}, {"source": "a", "target": "b"}, {"source": "b", "target": "a"}],
+            )
+        )
