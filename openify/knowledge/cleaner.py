@@ -18,9 +18,6 @@ def clean(text: str, rule: ProcessRule) -> str:
     """Apply Dify's default clean-up and the rule's `remove_extra_spaces` / `remove_urls_emails`."""
     text = text.replace("<|", "<").replace("|>", ">")
     text = _INVALID.sub("", text)
-    if rule.remove_extra_spaces:
-        text = _MANY_NEWLINES.sub("\n\n", text)
-        text = _MANY_SPACES.sub(" ", text)
     if rule.remove_urls_emails:
         text = _EMAIL.sub("", text)
         # Markdown image links survive, as in Dify: the image is content, a bare link is noise.
@@ -34,4 +31,8 @@ def clean(text: str, rule: ProcessRule) -> str:
         text = _URL.sub("", text)
         for i, image in enumerate(images):
             text = text.replace(f"\x00IMG{i}\x00", image)
+    # Spaces last (Dify follows the list order), so removed links leave no double spaces behind.
+    if rule.remove_extra_spaces:
+        text = _MANY_NEWLINES.sub("\n\n", text)
+        text = _MANY_SPACES.sub(" ", text)
     return text
