@@ -1,0 +1,79 @@
+"""SSE framing: compact raw-UTF-8 data frames, ping keep-alives, one error frame that ends the stream, headers."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import AsyncIterator
+from typing import Any
+
+import httpx
+from fastapi import FastAPI
+
+from openify.api import sse
+from openify.errors import CompletionRequestError
+
+
+async def _collect(source: AsyncIterator[bytes]) -> list[bytes]:
+    return [f async for f in source]
+
+
+async def _items(
+    *items: dict[str, Any], delay_s: float = 0.0, fail: Exception | None = None
+) -> AsyncIterator[dict[str, Any]]:
+    for item in items:
+        await asyncio.sleep(delay_s)
+        yield item
+    if fail is not None:
+        raise fail
+
+
+async def test_data_frames_are_compact_json_with_raw_non_ascii() -> None:
+    out = await _collect(sse.frames(_items({"event": "message", "answer": '你好 "x"'})))
+    assert out == ['data: {"event":"message","answer":"你好 \\"x\\""}\n\n'.encode()]
+
+
+async def test_pings_fill_silence_without_losing_frames() -> None:
+    out = await _collect(sse.frames(_items({"n": 1}, {"n": 2}, delay_s=0.25), ping_interval_s=0.1))
+    data = [f for f in out if f != sse.PING]
+    assert data == [b'data: {"n":1}\n\n', b'data: {"n":2}\n\n']
+    assert out.count(sse.PING) >= 3
+    assert out[0] == sse.PING  # the first ping comes after one interval of silence
+
+
+async def test_initial_ping_comes_first() -> None:
+    out = await _collect(sse.frames(_items({"n": 1}), initial_ping=True))
+    assert out == [sse.PING, b'data: {"n":1}\n\n']
+
+
+async def test_an_error_becomes_one_error_frame_and_ends_the_stream() -> None:
+    source = _items({"n": 1}, fail=CompletionRequestError("upstream said no"))
+    out = await _collect(sse.frames(source, error_keys=lambda: {"conversation_id": "c", "message_id": "m"}))
+    assert out == [
+        b'data: {"n":1}\n\n',
+        b'data: {"event":"error","conversation_id":"c","message_id":"m","code":"completion_request_error",'
+        b'"message":"upstream said no","status":400}\n\n',
+    ]
+
+
+async def test_an_unexpected_error_exposes_nothing() -> None:
+    out = await _collect(sse.frames(_items(fail=RuntimeError("secret path /etc"))))
+    assert out == [
+        b'data: {"event":"error","code":"internal_server_error",'
+        b'"message":"Internal Server Error, please contact support.","status":500}\n\n'
+    ]
+
+
+async def test_response_headers_and_flushing() -> None:
+    app = FastAPI()
+
+    @app.get("/s")
+    def stream() -> Any:
+        return sse.response(_items({"a": 1}, {"b": 2}, delay_s=0.01))
+
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app), base_url="http://t") as c:
+        r = await c.get("/s")
+    assert r.status_code == 200
+    assert r.headers["content-type"].startswith("text/event-stream")
+    assert r.headers["cache-control"] == "no-cache"
+    assert r.headers["x-accel-buffering"] == "no"
+    assert r.content == b'data: {"a":1}\n\ndata: {"b":2}\n\n'
