@@ -27,6 +27,7 @@ def create_app(settings: Settings) -> FastAPI:
         try:
             yield
         finally:
+            await services.models.aclose()
             services.stop()
 
     app = FastAPI(

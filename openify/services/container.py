@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from openify.providers.manager import ProviderManager
 from openify.registry import Registries
 from openify.services.apps import AppService
 from openify.services.end_users import EndUserService
@@ -22,6 +23,7 @@ class Services:
     keys: KeyService
     end_users: EndUserService
     blobs: BlobStore
+    models: ProviderManager
 
     @classmethod
     def build(cls, settings: Settings, registries: Registries) -> Services:
@@ -34,6 +36,7 @@ class Services:
             keys=KeyService(db),
             end_users=EndUserService(db),
             blobs=BlobStore(settings.data_dir / "blobs"),
+            models=ProviderManager(settings, registries),
         )
 
     def start(self) -> None:
@@ -42,4 +45,5 @@ class Services:
         self.db.upgrade()
 
     def stop(self) -> None:
+        self.models.close()
         self.db.dispose()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from openify.api.routes import app_info, end_users, health
+from openify.api.routes import app_info, end_users, health, models
 
 
 def service_routers() -> list[APIRouter]:
-    return [health.router, app_info.router, end_users.router]
+    return [health.router, app_info.router, end_users.router, models.router]
