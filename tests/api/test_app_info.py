@@ -93,3 +93,25 @@ async def test_health_and_docs_need_no_key(client: httpx.AsyncClient) -> None:
     assert docs.status_code == 200 and "swagger" in docs.text.lower()
     spec = (await client.get("/openapi.json")).json()
     assert "/v1/parameters" in spec["paths"] and "/v1/info" in spec["paths"]
+
+
+@pytest.mark.parametrize(
+    ("name", "mode"),
+    [("09-workflow-0.3.1-dual-switch-variable-aggregator.yml", "workflow"),
+     ("20-chatflow-0.5.0-conversation-var-v1-overwrite.yml", "advanced-chat")],
+)
+async def test_workflow_modes_serve_start_inputs_and_features(
+    client: httpx.AsyncClient, services: Services, name: str, mode: str
+) -> None:
+    doc = yaml.safe_load((DSL_DIR / name).read_text())
+    kit = import_app(services, DSL_DIR / name)
+    assert (await client.get("/v1/info", headers=kit.auth)).json()["mode"] == mode
+    params = (await client.get("/v1/parameters", headers=kit.auth)).json()
+    assert set(params) == PARAMETER_KEYS
+    start = next(n["data"] for n in doc["workflow"]["graph"]["nodes"] if n["data"]["type"] == "start")
+    form = params["user_input_form"]
+    assert [next(iter(item)) for item in form] == [v["type"] for v in start["variables"]]
+    assert [next(iter(item.values()))["variable"] for item in form] == [v["variable"] for v in start["variables"]]
+    assert params["file_upload"] == doc["workflow"]["features"]["file_upload"]
+    assert params["retriever_resource"] == {"enabled": True}
+    assert (await client.get("/v1/site", headers=kit.auth)).json()["title"] == doc["app"]["name"]
