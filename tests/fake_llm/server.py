@@ -73,6 +73,7 @@ class FakeLLM:
         self.headers: list[dict[str, str]] = []  # request headers, parallel to `received`
         self.token_latency_s = 0.0
         self.aborted = 0  # streams the client hung up on before the end
+        self.send_usage = True  # False: no usage in any answer, as some servers do
         self._replies: deque[_Text | _ToolCall] = deque()
         self._failures: deque[_Failure] = deque()
         self._malformed = 0
@@ -116,6 +117,7 @@ class FakeLLM:
         self._malformed = 0
         self.token_latency_s = 0.0
         self.aborted = 0
+        self.send_usage = True
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> FakeLLM:
@@ -322,7 +324,7 @@ class FakeLLM:
         if self._malformed_now():
             frames.insert(min(2, len(frames)), 'data: {"choices": [{"delta": {"content": "oops"\n\n')
         frames.append(chunk({}, finish))
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if self.send_usage and (body.get("stream_options") or {}).get("include_usage"):
             payload = {
                 "id": cid,
                 "object": "chat.completion.chunk",
@@ -378,7 +380,7 @@ class FakeLLM:
         if self._malformed_now():
             frames.insert(min(1, len(frames)), "data: {not json\n\n")
         frames.append(chunk("", "stop"))
-        if (body.get("stream_options") or {}).get("include_usage"):
+        if self.send_usage and (body.get("stream_options") or {}).get("include_usage"):
             payload = {"id": cid, "object": "text_completion", "choices": [], "usage": usage}
             frames.append("data: " + json.dumps(payload) + "\n\n")
         frames.append("data: [DONE]\n\n")
