@@ -1,0 +1,459 @@
+"""The code-node sandbox: runs Python 3 or JavaScript `main(...)` in a separate, confined process.
+
+Layers, outermost first (each works without the others; `isolation` says which are on):
+- Process: a fresh process per call in its own session; wall time kills the whole process group.
+- Network namespace (`unshare -n`; root, or unprivileged user namespaces): the child has no interface
+  but a down loopback, so no connection of any kind leaves it.
+- Own uid (root servers, when the interpreter is reachable by other users: node here): one unused uid per
+  concurrent run, so RLIMIT_NPROC bounds forks/threads, file permissions apply, and signals cannot reach
+  the server. A root Python child that cannot drop its uid instead loses every capability (setpriv), so it
+  cannot raise its limits, mount, unshare, trace or read other processes' memory or environment.
+- rlimits (prlimit from the parent before the request is sent): CPU seconds (SIGXCPU, then SIGKILL),
+  address space, no core files, 64 files, file size 0 (nothing can be written, so no native code can be
+  dropped and loaded).
+- In the child: Python installs an audit hook (sandbox_boot.py) refusing sockets, process creation,
+  signals, ctypes, rlimit changes and file access outside its temp dir (reads also under the interpreter
+  prefix and site-packages); node runs under its permission model with reads allowed only in the temp dir
+  (no child processes, workers, addons or writes) and sandbox_boot.js hides `process`, `require`, `fetch`.
+- Output: capped at max_output_bytes while read; the result must be a JSON object within Dify's limits.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import resource
+import selectors
+import shutil
+import signal
+import site
+import subprocess
+import sys
+import sysconfig
+import tempfile
+import threading
+import time
+from dataclasses import dataclass
+from functools import cached_property
+from pathlib import Path
+from typing import Any, Literal
+
+from openify.security.errors import SandboxError
+from openify.security.output_limits import check_output
+from openify.settings import SandboxSettings
+
+__all__ = ["Language", "Sandbox", "SandboxError"]
+
+Language = Literal["python3", "javascript"]
+
+_HERE = Path(__file__).resolve().parent
+_STDERR_CAP = 64 * 1024
+_NODE_HEADROOM_MB = 1024  # V8 reserves ~800 MB of address space before running anything
+_FILES = 64
+_UID_RANGE = 1000
+_PRLIMIT_NAMES = {
+    resource.RLIMIT_CPU: "cpu", resource.RLIMIT_AS: "as", resource.RLIMIT_CORE: "core",
+    resource.RLIMIT_FSIZE: "fsize", resource.RLIMIT_NOFILE: "nofile", resource.RLIMIT_NPROC: "nproc",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class _Finished:
+    stdout: bytes
+    stderr: bytes
+    returncode: int
+    timed_out: bool
+    overflow: bool
+
+
+@dataclass(frozen=True, slots=True)
+class _Launch:
+    argv: list[str]
+    payload: bytes
+    tmp: str
+    uid: int | None
+    rlimits: list[tuple[int, int, int]]
+
+
+class _UidPool:
+    """Unused uids handed to concurrent runs, so no two runs share a process count or may signal each other."""
+
+    def __init__(self, base: int) -> None:
+        self._free = list(range(base + _UID_RANGE - 1, base - 1, -1))
+        self._lock = threading.Lock()
+
+    def take(self) -> int:
+        with self._lock:
+            if not self._free:
+                raise SandboxError("Too many code nodes are running at once", kind="unavailable")
+            return self._free.pop()
+
+    def give(self, uid: int) -> None:
+        with self._lock:
+            self._free.append(uid)
+
+
+# uids are a resource of the whole process, so pools are shared by every Sandbox with the same base.
+_POOLS: dict[int, _UidPool] = {}
+_POOLS_LOCK = threading.Lock()
+
+
+def _pool(base: int) -> _UidPool:
+    with _POOLS_LOCK:
+        return _POOLS.setdefault(base, _UidPool(base))
+
+
+def _usable_by_others(path: str) -> bool:
+    """Whether a uid other than ours could execute `path` (every parent searchable by others)."""
+    p = Path(os.path.realpath(path))
+    try:
+        if not p.stat().st_mode & 0o001:
+            return False
+        return all(parent.stat().st_mode & 0o001 for parent in p.parents)
+    except OSError:
+        return False
+
+
+class Sandbox:
+    """Runs code-node code under `limits`; safe to share between threads and event loops."""
+
+    def __init__(self, limits: SandboxSettings) -> None:
+        self.limits = limits
+        self._root = os.geteuid() == 0
+        self._uids = _pool(limits.uid_base)
+
+    # --- public ---------------------------------------------------------------------------------------
+    def run(self, language: Language, code: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """Run `main(**inputs)` (JavaScript: `main(inputs)`) and return its dict; raise SandboxError."""
+        launch = self._prepare(language, code, inputs)
+        try:
+            return self._interpret(language, self._communicate(launch))
+        finally:
+            self._cleanup(launch)
+
+    async def arun(self, language: Language, code: str, inputs: dict[str, Any]) -> dict[str, Any]:
+        """`run` without blocking the event loop."""
+        launch = self._prepare(language, code, inputs)
+        try:
+            return self._interpret(language, await self._acommunicate(launch))
+        finally:
+            self._cleanup(launch)
+
+    @cached_property
+    def isolation(self) -> dict[str, bool]:
+        """Which kernel layers this server can use (see the module docstring)."""
+        return {
+            "network_namespace": bool(self._unshare),
+            "python_own_uid": self._can_drop(sys.executable),
+            "node_own_uid": self._node is not None and self._can_drop(self._node),
+            "python_no_capabilities": self._setpriv is not None,
+        }
+
+    # --- preparing ------------------------------------------------------------------------------------
+    def _prepare(self, language: Language, code: str, inputs: dict[str, Any]) -> _Launch:
+        if language not in ("python3", "javascript"):
+            raise SandboxError(f"Unsupported code language: {language}", kind="unavailable")
+        try:
+            request = json.dumps({"code": code, "inputs": inputs}, ensure_ascii=False, allow_nan=False)
+        except (TypeError, ValueError) as e:
+            raise SandboxError(f"Code node inputs are not JSON: {e}", kind="invalid_input") from e
+        if language == "javascript" and self._node is None:
+            raise SandboxError(
+                f"JavaScript code needs Node.js, and {self.limits.node_path!r} was not found on this server",
+                kind="unavailable",
+            )
+        tmp = tempfile.mkdtemp(prefix="openify-code-")
+        try:
+            exe = self._node if language == "javascript" else sys.executable
+            assert exe is not None  # noqa: S101 - checked above
+            uid = self._uids.take() if self._can_drop(exe) else None
+            if uid is not None:
+                os.chown(tmp, uid, uid)
+            if language == "python3":
+                rlimits = self._rlimits(self.limits.memory_mb)
+                argv, payload = self._python_argv(uid, rlimits), self._python_request(code, inputs, tmp)
+            else:
+                rlimits = self._rlimits(self.limits.memory_mb + _NODE_HEADROOM_MB)
+                argv, payload = self._node_argv(tmp, uid, rlimits), request.encode()
+        except BaseException:
+            shutil.rmtree(tmp, ignore_errors=True)
+            raise
+        return _Launch(argv=argv, payload=payload, tmp=tmp, uid=uid, rlimits=rlimits)
+
+    def _python_request(self, code: str, inputs: dict[str, Any], tmp: str) -> bytes:
+        request = {"code": code, "inputs": inputs, "tmp": tmp, "read_roots": self._read_roots, "path": self._site_path}
+        return json.dumps(request, ensure_ascii=False).encode()
+
+    def _rlimits(self, memory_mb: int) -> list[tuple[int, int, int]]:
+        cpu, memory = self.limits.cpu_time_s, memory_mb * 1024 * 1024
+        nproc = self.limits.max_processes
+        return [
+            (resource.RLIMIT_CPU, cpu, cpu + 1),  # SIGXCPU first, SIGKILL a second later
+            (resource.RLIMIT_AS, memory, memory),
+            (resource.RLIMIT_CORE, 0, 0),
+            (resource.RLIMIT_FSIZE, 0, 0),
+            (resource.RLIMIT_NOFILE, _FILES, _FILES),
+            (resource.RLIMIT_NPROC, nproc, nproc),
+        ]
+
+    def _prefix(self, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
+        cmd: list[str] = []
+        if self._unshare:
+            ids = ["--setuid", str(uid), "--setgid", str(uid)] if uid is not None else []
+            cmd += [*self._unshare, *ids, "--"]
+        if self._prlimit:
+            # Set by the child on itself after the uid drop: lowering one's own limits always works.
+            cmd += [self._prlimit, *(f"--{_PRLIMIT_NAMES[w]}={soft}:{hard}" for w, soft, hard in rlimits), "--"]
+        return cmd
+
+    def _python_argv(self, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
+        cmd = self._prefix(uid, rlimits)
+        if uid is None and self._root and self._setpriv:
+            cmd += [self._setpriv, "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"]
+        return [*cmd, sys.executable, "-I", "-S", "-B", "-c", self._python_boot]
+
+    def _node_argv(self, tmp: str, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
+        assert self._node is not None  # noqa: S101 - checked by the caller
+        flags = [f"--max-old-space-size={self.limits.memory_mb}", "--no-warnings", "--disable-proto=delete"]
+        if self._node_permission_flag:
+            flags += [self._node_permission_flag, f"--allow-fs-read={tmp}/"]
+        return [*self._prefix(uid, rlimits), self._node, *flags, "-e", self._node_boot]
+
+    def _can_drop(self, exe: str) -> bool:
+        return self._root and bool(self._unshare) and _usable_by_others(exe)
+
+    # --- running --------------------------------------------------------------------------------------
+    def _env(self, tmp: str) -> dict[str, str]:
+        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": tmp, "TMPDIR": tmp, "LANG": "C.UTF-8"}
+
+    def _popen_kwargs(self, launch: _Launch) -> dict[str, Any]:
+        return {"cwd": launch.tmp, "env": self._env(launch.tmp), "start_new_session": True, "close_fds": True}
+
+    def _limit(self, pid: int, launch: _Launch) -> None:
+        if self._prlimit:
+            return  # the child set them itself (see _prefix)
+        try:
+            for which, soft, hard in launch.rlimits:
+                resource.prlimit(pid, which, (soft, hard))
+        except ProcessLookupError:
+            pass
+
+    def _communicate(self, launch: _Launch) -> _Finished:
+        proc = subprocess.Popen(  # noqa: S603 - argv is ours; user code travels on stdin
+            launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            **self._popen_kwargs(launch),
+        )
+        self._limit(proc.pid, launch)
+        assert proc.stdin and proc.stdout and proc.stderr  # noqa: S101 - all three are pipes
+        deadline = time.monotonic() + self.limits.wall_time_s
+        out, err = bytearray(), bytearray()
+        timed_out = overflow = False
+        pending = memoryview(launch.payload)
+        with selectors.DefaultSelector() as sel:
+            os.set_blocking(proc.stdin.fileno(), False)
+            sel.register(proc.stdin, selectors.EVENT_WRITE)
+            sel.register(proc.stdout, selectors.EVENT_READ)
+            sel.register(proc.stderr, selectors.EVENT_READ)
+            while len(sel.get_map()) > 0:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    timed_out = True
+                    break
+                for key, _ in sel.select(remaining):
+                    if key.fileobj is proc.stdin:
+                        try:
+                            pending = pending[os.write(proc.stdin.fileno(), pending[:65536]) :]
+                        except BrokenPipeError:
+                            pending = pending[:0]
+                        if not pending:
+                            sel.unregister(proc.stdin)
+                            proc.stdin.close()
+                        continue
+                    chunk = os.read(key.fd, 65536)
+                    if not chunk:
+                        sel.unregister(key.fileobj)
+                    elif key.fileobj is proc.stdout:
+                        out += chunk
+                        if len(out) > self._stdout_cap:
+                            overflow = True
+                            sel.close()
+                            break
+                    elif len(err) < _STDERR_CAP:
+                        err += chunk
+                if overflow:
+                    break
+        _kill_group(proc.pid)
+        returncode = proc.wait()
+        for stream in (proc.stdin, proc.stdout, proc.stderr):
+            stream.close()
+        return _Finished(bytes(out), bytes(err), returncode, timed_out, overflow)
+
+    async def _acommunicate(self, launch: _Launch) -> _Finished:
+        proc = await asyncio.create_subprocess_exec(
+            *launch.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE, **self._popen_kwargs(launch),
+        )
+        self._limit(proc.pid, launch)
+        assert proc.stdin and proc.stdout and proc.stderr  # noqa: S101 - all three are pipes
+        out, err = bytearray(), bytearray()
+        overflow = False
+
+        async def feed() -> None:
+            assert proc.stdin  # noqa: S101
+            try:
+                proc.stdin.write(launch.payload)
+                await proc.stdin.drain()
+                proc.stdin.close()
+            except (BrokenPipeError, ConnectionResetError):
+                pass
+
+        async def drain_stdout() -> None:
+            nonlocal overflow
+            assert proc.stdout  # noqa: S101
+            while chunk := await proc.stdout.read(65536):
+                out.extend(chunk)
+                if len(out) > self._stdout_cap:
+                    overflow = True
+                    return
+
+        async def drain_stderr() -> None:
+            assert proc.stderr  # noqa: S101
+            while chunk := await proc.stderr.read(65536):
+                if len(err) < _STDERR_CAP:
+                    err.extend(chunk)
+
+        timed_out = False
+        tasks = [asyncio.ensure_future(c) for c in (feed(), drain_stdout(), drain_stderr())]
+        try:
+            done, _ = await asyncio.wait(tasks[1:2], timeout=self.limits.wall_time_s)
+            timed_out = not done
+            if not overflow and not timed_out:
+                await asyncio.wait(tasks[2:], timeout=1.0)
+        finally:
+            _kill_group(proc.pid)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
+        returncode = await proc.wait()
+        return _Finished(bytes(out), bytes(err), returncode, timed_out, overflow)
+
+    def _cleanup(self, launch: _Launch) -> None:
+        shutil.rmtree(launch.tmp, ignore_errors=True)
+        if launch.uid is not None:
+            self._uids.give(launch.uid)
+
+    @property
+    def _stdout_cap(self) -> int:
+        return self.limits.max_output_bytes + 64  # room for the {"ok": true, "result": ...} envelope
+
+    # --- interpreting ---------------------------------------------------------------------------------
+    def _interpret(self, language: Language, done: _Finished) -> dict[str, Any]:
+        if done.timed_out:
+            raise SandboxError(
+                f"Code execution exceeded the time limit of {self.limits.wall_time_s:g} s", kind="wall_time"
+            )
+        if done.overflow:
+            raise SandboxError(
+                f"Code output exceeds the limit of {self.limits.max_output_bytes} bytes", kind="output_size"
+            )
+        reply = _parse(done.stdout)
+        if reply is not None:
+            if reply.get("ok") is True and isinstance(reply.get("result"), dict):
+                result: dict[str, Any] = reply["result"]
+                check_output(result, self.limits)
+                return result
+            if reply.get("ok") is False:
+                raise SandboxError(str(reply.get("error")), kind=str(reply.get("kind", "exception")))
+        raise self._crash(language, done)
+
+    def _crash(self, language: Language, done: _Finished) -> SandboxError:
+        rc, stderr = done.returncode, done.stderr
+        if rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGKILL):
+            if rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU) or not _memory_words(stderr):
+                return SandboxError(
+                    f"Code execution exceeded the CPU time limit of {self.limits.cpu_time_s} s", kind="cpu_time"
+                )
+        if _memory_words(stderr) or (language == "javascript" and rc in (-signal.SIGABRT, -signal.SIGTRAP)):
+            return SandboxError("Memory limit exceeded", kind="memory")
+        if rc in (-signal.SIGXFSZ, 128 + signal.SIGXFSZ):
+            return SandboxError("Writing files is not allowed in the code sandbox", kind="file_write")
+        tail = stderr.decode("utf-8", "replace").strip().splitlines()[-3:]
+        detail = f": {' '.join(tail)}" if tail else ""
+        return SandboxError(f"Code execution failed with exit status {rc}{detail}", kind="crashed")
+
+    # --- environment probes (cached per instance) -----------------------------------------------------
+    @cached_property
+    def _unshare(self) -> list[str] | None:
+        exe = shutil.which("unshare")
+        if exe is None:
+            return None
+        cmd = [exe, "--net"] if self._root else [exe, "--map-root-user", "--net"]
+        try:
+            ok = subprocess.run([*cmd, "--", "true"], capture_output=True, timeout=10, check=False).returncode == 0  # noqa: S603
+        except (OSError, subprocess.TimeoutExpired):
+            ok = False
+        return cmd if ok else None
+
+    @cached_property
+    def _setpriv(self) -> str | None:
+        return shutil.which("setpriv")
+
+    @cached_property
+    def _prlimit(self) -> str | None:
+        return shutil.which("prlimit")
+
+    @cached_property
+    def _node(self) -> str | None:
+        found = shutil.which(self.limits.node_path)
+        return os.path.realpath(found) if found else None
+
+    @cached_property
+    def _node_permission_flag(self) -> str | None:
+        assert self._node is not None  # noqa: S101
+        try:
+            version = subprocess.run([self._node, "--version"], capture_output=True, text=True, timeout=10, check=False)  # noqa: S603
+            major = int(version.stdout.strip().lstrip("v").split(".")[0])
+        except (OSError, ValueError, subprocess.TimeoutExpired):
+            return None
+        if major >= 23:
+            return "--permission"
+        return "--experimental-permission" if major >= 20 else None
+
+    @cached_property
+    def _python_boot(self) -> str:
+        return (_HERE / "sandbox_boot.py").read_text(encoding="utf-8")
+
+    @cached_property
+    def _node_boot(self) -> str:
+        return (_HERE / "sandbox_boot.js").read_text(encoding="utf-8")
+
+    @cached_property
+    def _site_path(self) -> list[str]:
+        paths = [sysconfig.get_paths()["purelib"], sysconfig.get_paths()["platlib"], *site.getsitepackages()]
+        return [p for p in dict.fromkeys(os.path.realpath(p) for p in paths) if os.path.isdir(p)]
+
+    @cached_property
+    def _read_roots(self) -> list[str]:
+        prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
+        roots = [os.path.realpath(p) for p in prefixes] + self._site_path + ["/usr/share/zoneinfo"]
+        return [r for r in dict.fromkeys(roots) if r not in ("/", "")]
+
+
+def _kill_group(pid: int) -> None:
+    try:
+        os.killpg(pid, signal.SIGKILL)
+    except (ProcessLookupError, PermissionError):
+        pass
+
+
+def _parse(stdout: bytes) -> dict[str, Any] | None:
+    try:
+        reply = json.loads(stdout)
+    except (ValueError, RecursionError):
+        return None
+    return reply if isinstance(reply, dict) else None
+
+
+def _memory_words(stderr: bytes) -> bool:
+    return any(w in stderr for w in (b"heap out of memory", b"Reached heap limit", b"MemoryError", b"Cannot allocate"))
