@@ -1,2 +1,157 @@
-def register(r):
-    pass
+"""`http-request`: Dify's request fields rendered from the pool and sent through the guarded client port."""
+
+from __future__ import annotations
+
+import base64
+import json
+from collections.abc import Mapping
+from typing import Any
+
+from openify.engine.node import Node, NodeContext, NodeError, NodeResult, selector
+from openify.engine.variables import is_file
+
+# Dify's HTTP_REQUEST_MAX_*_TIMEOUT defaults, seconds; a node's own timeouts are capped by them.
+MAX_CONNECT_S, MAX_READ_S, MAX_WRITE_S = 10.0, 600.0, 600.0
+_METHODS = ("get", "post", "put", "patch", "delete", "head", "options")
+_FILE_TYPES = ("image/", "audio/", "video/", "application/octet-stream", "application/pdf", "application/zip")
+
+
+def parse_pairs(text: str) -> list[tuple[str, str]]:
+    """Dify's `key:value` per line (the value may itself hold colons)."""
+    pairs = []
+    for line in text.splitlines():
+        line = line.strip()
+        if not line:
+            continue
+        key, _, value = line.partition(":")
+        if key.strip():
+            pairs.append((key.strip(), value.strip()))
+    return pairs
+
+
+def _is_file_response(headers: Mapping[str, str]) -> bool:
+    ctype = {k.lower(): v for k, v in headers.items()}.get("content-type", "").lower()
+    disposition = {k.lower(): v for k, v in headers.items()}.get("content-disposition", "").lower()
+    if "attachment" in disposition:
+        return True
+    if ctype.startswith(("text/", "application/json", "application/xml", "application/javascript")):
+        return False
+    return ctype.startswith(_FILE_TYPES)
+
+
+class HttpRequestNode(Node):
+    type = "http-request"
+
+    async def run(self, ctx: NodeContext) -> NodeResult:
+        d, pool = self.data, ctx.pool
+        method = str(d.get("method") or "get").lower()
+        if method not in _METHODS:
+            raise NodeError(f"Invalid HTTP method: {method}", "InvalidHttpMethodError")
+        url = pool.render(str(d.get("url") or "")).strip()
+        if not url.startswith(("http://", "https://")):
+            raise NodeError(f"URL must start with http:// or https://: {url!r}", "InvalidURLError")
+        headers = dict(parse_pairs(pool.render(str(d.get("headers") or ""))))
+        params = parse_pairs(pool.render(str(d.get("params") or "")))
+        auth = d.get("authorization") or {}
+        if isinstance(auth, Mapping) and auth.get("type") == "api-key":
+            cfg = auth.get("config") or {}
+            key = pool.render(str(cfg.get("api_key") or ""))
+            kind = cfg.get("type") or "basic"
+            if kind == "bearer":
+                headers["Authorization"] = f"Bearer {key}"
+            elif kind == "basic":
+                token = key if ":" not in key else base64.b64encode(key.encode()).decode()
+                headers["Authorization"] = f"Basic {token}"
+            elif kind == "custom":
+                headers[str(cfg.get("header") or "Authorization")] = key
+        kwargs: dict[str, Any] = {}
+        body = d.get("body") or {}
+        btype = str(body.get("type") or "none") if isinstance(body, Mapping) else "none"
+        items = body.get("data") if isinstance(body, Mapping) else None
+        if isinstance(items, str):  # old DSLs keep the body as one string
+            items = [{"key": "", "type": "text", "value": items}]
+        items = [i for i in items or [] if isinstance(i, Mapping)]
+        lower = {k.lower() for k in headers}
+        if btype == "json":
+            raw = pool.render(str(items[0].get("value") or "")) if items else ""
+            try:
+                kwargs["json"] = json.loads(raw) if raw.strip() else None
+            except ValueError as exc:
+                raise NodeError(f"Invalid JSON body: {exc}", "RequestBodyError") from exc
+            if "content-type" not in lower:
+                headers["Content-Type"] = "application/json"
+        elif btype == "raw-text":
+            kwargs["content"] = pool.render(str(items[0].get("value") or "")) if items else ""
+            if "content-type" not in lower:
+                headers["Content-Type"] = "text/plain"
+        elif btype == "x-www-form-urlencoded":
+            kwargs["data"] = {pool.render(str(i.get("key"))): pool.render(str(i.get("value") or "")) for i in items}
+        elif btype == "form-data":
+            data, files = {}, []
+            for i in items:
+                key = pool.render(str(i.get("key") or ""))
+                if i.get("type") == "file":
+                    for f in self._files(ctx, i.get("file")):
+                        content = await ctx.require("files").read(f)
+                        files.append(
+                            (
+                                key,
+                                (
+                                    str(f.get("filename") or "file"),
+                                    content,
+                                    str(f.get("mime_type") or "application/octet-stream"),
+                                ),
+                            )
+                        )
+                else:
+                    data[key] = pool.render(str(i.get("value") or ""))
+            kwargs["data"], kwargs["files"] = data, files or None
+        elif btype == "binary":
+            fs = self._files(ctx, items[0].get("file") if items else None)
+            if fs:
+                kwargs["content"] = await ctx.require("files").read(fs[0])
+        timeout = d.get("timeout") or {}
+        caps = (
+            timeout.get("connect") or MAX_CONNECT_S,
+            timeout.get("read") or MAX_READ_S,
+            timeout.get("write") or MAX_WRITE_S,
+        )
+        timeout_s = min(float(caps[1]), MAX_READ_S) if isinstance(timeout, Mapping) else MAX_READ_S
+        client = ctx.require("http")
+        request_info = {"method": method.upper(), "url": url, "headers": headers, "params": params}
+        try:
+            resp = await client.request(
+                method.upper(),
+                url,
+                headers=headers,
+                params=params,
+                timeout_s=timeout_s,
+                follow_redirects=True,
+                **kwargs,
+            )
+        except Exception as exc:
+            raise NodeError(str(exc) or type(exc).__name__, "HttpRequestNodeError") from exc
+        rules = ctx.execution.runner.rules[self.id]
+        if resp.status_code >= 400 and (rules.error_strategy or rules.max_retries):
+            raise NodeError(f"Request failed with status code {resp.status_code}", "HTTPResponseCodeError")
+        resp_headers = dict(resp.headers)
+        files_out: list[Any] = []
+        text = resp.text
+        if _is_file_response(resp_headers) and ctx.ports.files is not None:
+            ctype = {k.lower(): v for k, v in resp_headers.items()}.get("content-type", "application/octet-stream")
+            name = url.rstrip("/").rsplit("/", 1)[-1] or "file"
+            files_out.append(await ctx.ports.files.save(resp.body, name, ctype.split(";")[0]))
+            text = ""
+        outputs = {"status_code": resp.status_code, "body": text, "headers": resp_headers, "files": files_out}
+        return NodeResult(outputs=outputs, process_data={"request": request_info}, files=files_out)
+
+    @staticmethod
+    def _files(ctx: NodeContext, sel: Any) -> list[Mapping[str, Any]]:
+        value = ctx.pool.get(selector(sel))
+        if is_file(value) or isinstance(value, Mapping):
+            return [value]
+        return [v for v in value or [] if isinstance(v, Mapping)] if isinstance(value, list) else []
+
+
+def register(r: Any) -> None:
+    r.nodes.register(HttpRequestNode.type, HttpRequestNode)

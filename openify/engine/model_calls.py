@@ -1,0 +1,136 @@
+"""What the LLM-calling nodes share: model lookup, memory, vision parts, and one streamed call."""
+
+from __future__ import annotations
+
+import base64
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from openify.engine.node import NodeContext, NodeError, StreamChunk, selector
+from openify.engine.variables import files_in
+from openify.providers.base import (
+    LLM,
+    ChatMessage,
+    ContentPart,
+    ImagePart,
+    LLMRequest,
+    TextDelta,
+    ToolCall,
+    ToolCallDelta,
+    Usage,
+    UsageReport,
+)
+
+_SPECIAL_TOKENS = re.compile(r"<\|.*?\|>")  # Dify strips these from rendered prompts
+
+
+def clean_prompt(text: str) -> str:
+    return _SPECIAL_TOKENS.sub("", text)
+
+
+@dataclass(frozen=True, slots=True)
+class ModelSpec:
+    provider: str
+    name: str
+    mode: str
+    params: Mapping[str, Any]
+    stop: Sequence[str]
+
+    @classmethod
+    def of(cls, data: Mapping[str, Any]) -> ModelSpec:
+        model = data.get("model") or {}
+        if not isinstance(model, Mapping) or not model.get("name"):
+            raise NodeError("The node has no model configured.", "ModelNotExist")
+        params = dict(model.get("completion_params") or {})
+        stop = params.pop("stop", None) or ()
+        return cls(str(model.get("provider") or ""), str(model["name"]), str(model.get("mode") or "chat"), params, stop)
+
+
+def resolve(ctx: NodeContext, spec: ModelSpec) -> LLM:
+    models = ctx.require("models")
+    return models.llm(spec.provider, spec.name)  # raises ProviderNotInitialized: the node fails with it
+
+
+async def history(ctx: NodeContext, memory: Any) -> list[ChatMessage]:
+    """Past turns for a node's `memory` setting (chatflows only)."""
+    if not isinstance(memory, Mapping) or ctx.run.mode != "advanced-chat" or not ctx.run.conversation_id:
+        return []
+    port = ctx.ports.history
+    if port is None:
+        return []
+    window = memory.get("window") or {}
+    limit = int(window.get("size") or 50) if window.get("enabled") else 500
+    return list(await port.messages(ctx.run.conversation_id, limit))
+
+
+def history_text(
+    messages: Sequence[ChatMessage], user_prefix: str = "Human", assistant_prefix: str = "Assistant"
+) -> str:
+    lines = []
+    for m in messages:
+        prefix = user_prefix if m.role == "user" else assistant_prefix
+        text = m.content if isinstance(m.content, str) else "".join(p for p in m.content if isinstance(p, str))
+        lines.append(f"{prefix}: {text}")
+    return "\n".join(lines)
+
+
+async def vision_parts(ctx: NodeContext, vision: Any) -> list[ContentPart]:
+    """Image parts of the files a node's `vision` setting names (default `sys.files`)."""
+    if not isinstance(vision, Mapping) or not vision.get("enabled"):
+        return []
+    configs = vision.get("configs") or {}
+    sel = selector(configs.get("variable_selector")) or ["sys", "files"]
+    detail = str(configs.get("detail") or "high")
+    parts: list[ContentPart] = []
+    for f in files_in(ctx.pool.get(sel)):
+        if f.get("type") != "image":
+            continue
+        url = str(f.get("remote_url") or f.get("url") or "")
+        if not url.startswith(("http://", "https://", "data:")) and ctx.ports.files is not None:
+            data = await ctx.ports.files.read(f)
+            url = f"data:{f.get('mime_type') or 'image/png'};base64,{base64.b64encode(data).decode()}"
+        if url:
+            parts.append(ImagePart(url, detail if detail in ("low", "high") else "auto"))  # type: ignore[arg-type]
+    return parts
+
+
+@dataclass
+class CallResult:
+    text: str = ""
+    tool_calls: list[ToolCall] = field(default_factory=list)
+    usage: Usage = field(default_factory=Usage)
+    finish_reason: str | None = None
+
+
+async def stream_call(
+    llm: LLM, request: LLMRequest, result: CallResult, chunk_selector: tuple[str, ...] | None
+) -> AsyncIterator[StreamChunk]:
+    """Stream one call into `result`, yielding text chunks under `chunk_selector` (None: stream nothing)."""
+    parts: list[str] = []
+    async for ev in llm.stream(request):
+        if isinstance(ev, TextDelta):
+            parts.append(ev.text)
+            if chunk_selector is not None and ev.text:
+                yield StreamChunk(chunk_selector, ev.text)
+        elif isinstance(ev, ToolCallDelta):
+            result.tool_calls.append(ev.call)
+        elif isinstance(ev, UsageReport):
+            result.usage, result.finish_reason = ev.usage, ev.finish_reason
+    result.text = "".join(parts)
+
+
+async def invoke(llm: LLM, request: LLMRequest) -> CallResult:
+    result = CallResult()
+    async for _ in stream_call(llm, request, result, None):
+        pass
+    return result
+
+
+def with_parts(message: ChatMessage, parts: Sequence[ContentPart]) -> ChatMessage:
+    if not parts:
+        return message
+    text = message.content if isinstance(message.content, str) else ""
+    content: list[ContentPart] = [text, *parts] if text else list(parts)
+    return ChatMessage(message.role, content)
