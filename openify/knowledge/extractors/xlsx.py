@@ -26,7 +26,7 @@ class XlsxExtractor:
     extensions: ClassVar[tuple[str, ...]] = ("xlsx", "xlsm")
 
     def extract(self, data: bytes, filename: str) -> Extracted:
-        import openpyxl
+        import openpyxl  # type: ignore[import-untyped]  # no stubs installed
 
         try:
             book = openpyxl.load_workbook(io.BytesIO(data), read_only=True, data_only=True)

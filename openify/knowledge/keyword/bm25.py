@@ -15,7 +15,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-import bm25s
+import bm25s  # type: ignore[import-untyped]  # bm25s is untyped
 import numpy as np
 
 from openify.knowledge.keyword.tokenizer import tokenize

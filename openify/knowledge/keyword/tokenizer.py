@@ -11,8 +11,8 @@ import re
 import threading
 from functools import lru_cache
 
-import Stemmer
-from bm25s.stopwords import STOPWORDS_EN
+import Stemmer  # type: ignore[import-not-found]  # PyStemmer ships no type information
+from bm25s.stopwords import STOPWORDS_EN  # type: ignore[import-untyped]  # bm25s is untyped
 
 _RUNS = re.compile(r"([\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]+)|([A-Za-z0-9\u00c0-\u024f]+(?:['’][A-Za-z]+)?)")
 _jieba_lock = threading.Lock()
@@ -34,7 +34,7 @@ def _stemmer() -> Stemmer.Stemmer:
 
 @lru_cache(maxsize=1)
 def _jieba() -> object:
-    import jieba
+    import jieba  # type: ignore[import-untyped]  # jieba is untyped
 
     jieba.setLogLevel(logging.WARNING)
     with _jieba_lock:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import ClassVar
 
-from openify.knowledge.chunks import Chunk, ChildChunk
+from openify.knowledge.chunks import ChildChunk, Chunk
 from openify.knowledge.cleaner import clean
 from openify.knowledge.extractors.base import Extracted
 from openify.knowledge.process_rule import ProcessRule, Segmentation
@@ -24,8 +24,9 @@ def _tidy(piece: str) -> str:
 
 
 def _children(parent: str, seg: Segmentation) -> tuple[ChildChunk, ...]:
-    texts = [t for t in (_tidy(p) for p in split_on_separator(parent, seg.separator, seg.max_tokens,
-                                                               seg.chunk_overlap)) if t]
+    texts = [
+        t for t in (_tidy(p) for p in split_on_separator(parent, seg.separator, seg.max_tokens, seg.chunk_overlap)) if t
+    ]
     return tuple(ChildChunk.of(t, i) for i, t in enumerate(texts, 1))
 
 
@@ -47,6 +48,9 @@ class ParentChildSplitter:
             parent = _truncate(text.strip(), FULL_DOC_MAX_TOKENS)
             return [Chunk.of(parent, 1, children=_children(parent, sub))] if parent else []
         seg = rule.segmentation
-        parents = [t for t in (_tidy(p) for p in split_on_separator(text, seg.separator, seg.max_tokens,
-                                                                    seg.chunk_overlap)) if t]
+        parents = [
+            t
+            for t in (_tidy(p) for p in split_on_separator(text, seg.separator, seg.max_tokens, seg.chunk_overlap))
+            if t
+        ]
         return [Chunk.of(p, i, children=_children(p, sub)) for i, p in enumerate(parents, 1)]

@@ -18,7 +18,23 @@ from openify.tokens import count_tokens
 # Sentence ends first, then clause marks; full-width forms beside ASCII ones. Separators stay at the
 # end of the piece they close, so a Chinese sentence keeps its 。 and chunks never start with one.
 SEPARATORS: tuple[str, ...] = (
-    "\n\n", "\n", "。", "！", "？", "．", "!", "?", ". ", "；", ";", "，", "、", ", ", "：", " ", "",
+    "\n\n",
+    "\n",
+    "。",
+    "！",
+    "？",
+    "．",
+    "!",
+    "?",
+    ". ",
+    "；",
+    ";",
+    "，",
+    "、",
+    ", ",
+    "：",
+    " ",
+    "",
 )
 
 

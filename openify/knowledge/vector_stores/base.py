@@ -48,7 +48,7 @@ class VectorStoreFactory(Protocol):
     def __call__(self, directory: Path | None, dimensions: int) -> VectorStore: ...
 
 
-def as_matrix(vectors: Vectors, dimensions: int) -> npt.NDArray[np.float32]:
+def as_matrix(vectors: Vectors | Sequence[float], dimensions: int) -> npt.NDArray[np.float32]:
     """Vectors as a C-contiguous float32 (n, dimensions) matrix, rows L2-normalised."""
     m = np.ascontiguousarray(np.asarray(vectors, dtype=np.float32).reshape(-1, dimensions))
     norms = np.linalg.norm(m, axis=1, keepdims=True)

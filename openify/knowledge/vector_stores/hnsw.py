@@ -12,7 +12,7 @@ from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
-import hnswlib
+import hnswlib  # type: ignore[import-untyped]  # hnswlib ships no stubs
 import numpy as np
 import numpy.typing as npt
 
