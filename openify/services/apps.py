@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -37,9 +38,13 @@ def definition_of(app: App) -> AppDefinition:
 
 
 class AppService:
+    _CACHE_TTL_S = 5.0  # bounds how long another process may serve a deleted app
+
     def __init__(self, db: Database, is_node_type_supported: NodeTypeCheck) -> None:
         self._db = db
         self._node_check = is_node_type_supported
+        # Every Service API request reads its app; the row changes only by import/delete.
+        self._cache: dict[str, tuple[float, App]] = {}
 
     def import_dsl(self, text: str | bytes) -> tuple[App, list[str]]:
         """Create an app from DSL text; nothing is written when the DSL is refused."""
@@ -62,11 +67,17 @@ class AppService:
         return app, d.warnings
 
     def get(self, app_id: str) -> App:
+        hit = self._cache.get(app_id)
+        now = time.monotonic()
+        if hit is not None and now - hit[0] < self._CACHE_TTL_S:
+            return hit[1]
         with self._db.session() as s:
             app = s.get(App, app_id)
             if app is None:
+                self._cache.pop(app_id, None)
                 raise NotFound(f"App {app_id} not found.")
-            return app
+        self._cache[app_id] = (now, app)
+        return app
 
     def export(self, app_id: str) -> str:
         return export_dsl(definition_of(self.get(app_id)))
@@ -82,3 +93,4 @@ class AppService:
             if app is None:
                 raise NotFound(f"App {app_id} not found.")
             s.delete(app)
+        self._cache.pop(app_id, None)
