@@ -24,7 +24,7 @@ MakeManager = Callable[..., ProviderManager]
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]  # pydantic-settings init kwarg
+    return Settings(_env_file=None, data_dir=tmp_path)
 
 
 @pytest.fixture
@@ -46,6 +46,6 @@ async def make_manager(settings: Settings) -> AsyncIterator[MakeManager]:
 
 
 @pytest.fixture
-def manager(make_manager: MakeManager, fake_llm: FakeLLM) -> ProviderManager:
+def manager(make_manager: MakeManager, fake_llm: FakeLLM) -> ProviderManager:  # noqa: F811  pytest fixture
     """`openai` (and its plugin id) served by the stand-in, with fast retries."""
     return make_manager({"openai": {"base_url": fake_llm.base_url, "api_key": API_KEY, **FAST}})

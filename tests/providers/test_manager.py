@@ -6,6 +6,7 @@ import logging
 from pathlib import Path
 
 import pytest
+from pydantic import SecretStr
 
 from openify.errors import ProviderNotInitialized
 from openify.providers import plugins
@@ -91,8 +92,8 @@ def test_known_dify_names_get_their_type_and_base_url(make_manager: MakeManager)
 
 
 async def test_environment_settings_configure_openai(tmp_path: Path, fake_llm: FakeLLM) -> None:
-    settings = Settings(  # type: ignore[call-arg]  # pydantic-settings init kwargs
-        _env_file=None, data_dir=tmp_path, openai_base_url=fake_llm.base_url, openai_api_key=API_KEY
+    settings = Settings(
+        _env_file=None, data_dir=tmp_path, openai_base_url=fake_llm.base_url, openai_api_key=SecretStr(API_KEY)
     )
     manager = ProviderManager(settings, registries())
     try:
@@ -120,7 +121,7 @@ providers:
 """,
         encoding="utf-8",
     )
-    settings = Settings(_env_file=None, data_dir=tmp_path, openai_api_key=API_KEY)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path, openai_api_key=SecretStr(API_KEY))
     manager = ProviderManager(settings, registries())
     try:
         openai = manager.providers.providers["openai"]
@@ -139,7 +140,7 @@ def test_bad_providers_file_fails_at_startup_without_echoing_the_key(tmp_path: P
     (tmp_path / "providers.yaml").write_text(
         f"providers:\n  x:\n    api_key: {API_KEY}\n    base_urll: http://typo\n", encoding="utf-8"
     )
-    settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
+    settings = Settings(_env_file=None, data_dir=tmp_path)
     with pytest.raises(ProvidersFileError) as info:
         load_providers(settings)
     assert "base_urll" in str(info.value) and API_KEY not in str(info.value)
