@@ -1,0 +1,123 @@
+"""Chatflows: conversation variables across turns, answers streaming in order, LLM memory/context/vision."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from openify.engine.events import NodeStarted, TextChunk
+from openify.engine.ports import Ports
+from openify.engine.runner import SystemInputs
+from openify.providers.manager import ProviderManager
+from tests.engine.conftest import (
+    MemoryConversationVariables,
+    MemoryHistory,
+    MemoryKnowledge,
+    file_value,
+    load_dsl,
+    run_dsl,
+)
+from tests.fake_llm.server import FakeLLM
+
+
+async def test_assigner_operations_persist_between_turns() -> None:
+    store = MemoryConversationVariables()
+    ports = Ports(conversation_variables=store)
+    out = await run_dsl(
+        load_dsl("chat_assigner.yml"), ports=ports, system=SystemInputs(query="hello", conversation_id="c1")
+    )
+    assert out.finished.status == "succeeded", out.finished.error
+    assert out.finished.answer == "hello|1|6.0|- hello"
+    assert store.stored["c1"] == {
+        "title": "hello",
+        "turns": 1,
+        "score": 6.0,
+        "flag": True,
+        "meta": {"b": 2},
+        "tags": ["y"],
+        "nums": [1, 1],
+        "scratch": "",
+        "log": ["hello"],
+    }
+    # the answer waited for both assigners: no text before v1 finished
+    order = [
+        ("chunk" if isinstance(e, TextChunk) else e.node_id)
+        for e in out.events
+        if isinstance(e, TextChunk | NodeStarted)
+    ]
+    assert order.index("chunk") > order.index("v1")
+    out = await run_dsl(
+        load_dsl("chat_assigner.yml"), ports=ports, system=SystemInputs(query="bye", conversation_id="c1")
+    )
+    assert out.finished.answer == "bye|2|3.0|- hello\n- bye"
+    assert store.stored["c1"]["tags"] == []
+
+
+async def test_assigner_type_error_fails_node() -> None:
+    dsl = load_dsl("chat_assigner.yml")
+    items: list[dict[str, Any]] = dsl["workflow"]["graph"]["nodes"][1]["data"]["items"]
+    items.append(
+        {"variable_selector": ["conversation", "title"], "input_type": "constant", "operation": "+=", "value": 1}
+    )
+    out = await run_dsl(
+        dsl,
+        ports=Ports(conversation_variables=MemoryConversationVariables()),
+        system=SystemInputs(query="q", conversation_id="c2"),
+    )
+    assert out.finished.status == "failed"
+    assert out.finished.error == "Operation += needs a number variable."
+
+
+async def test_llm_context_memory_vision_and_streaming(fake_llm: FakeLLM, models: ProviderManager) -> None:
+    fake_llm.reply("Paris is the capital.")
+    records = [{"content": "Paris is in France.", "title": "geo.txt", "metadata": {"dataset_id": "ds-1", "score": 0.9}}]
+    knowledge = MemoryKnowledge(records)
+    history = MemoryHistory([("hi", "hello!"), ("old", "older"), ("2+2?", "4")])
+    ports = Ports(models=models, knowledge=knowledge, history=history)
+    image = file_value("cat.png", kind="image", mime_type="image/png")
+    image["remote_url"] = "https://img.example/cat.png"
+    out = await run_dsl(
+        load_dsl("chat_llm.yml"),
+        {"tone": "warm"},
+        ports=ports,
+        system=SystemInputs(query="Capital of France?", conversation_id="c", files=[image]),
+    )
+    assert out.finished.status == "succeeded", out.finished.error
+    assert out.finished.answer == "A: Paris is the capital. (warm)"
+    chunks = [e for e in out.events if isinstance(e, TextChunk)]
+    assert len([c for c in chunks if c.from_variable_selector == ("llm", "text")]) > 1  # streamed token by token
+    assert chunks[0].text == "A: " and chunks[-1].text == ")"
+    # the answer streamed while the LLM ran: first LLM chunk comes before the LLM node finished
+    first_llm_chunk = next(
+        i for i, e in enumerate(out.events) if isinstance(e, TextChunk) and e.from_variable_selector == ("llm", "text")
+    )
+    llm_finished = next(
+        i for i, e in enumerate(out.events) if getattr(e, "node_id", None) == "llm" and hasattr(e, "outputs")
+    )
+    assert first_llm_chunk < llm_finished
+    assert knowledge.calls == [(["ds-1"], "Capital of France?")]
+    sent = fake_llm.received[-1]["messages"]
+    assert sent[0] == {"role": "system", "content": "Be warm. Use this:\nParis is in France."}
+    assert [m["content"] for m in sent[1:5]] == ["old", "older", "2+2?", "4"]  # window of 2 turns
+    assert history.asked == [2]
+    last = sent[-1]
+    assert last["role"] == "user"
+    assert last["content"][0] == {"type": "text", "text": "Q: Capital of France?"}
+    assert last["content"][1]["image_url"]["url"] == "https://img.example/cat.png"
+    assert fake_llm.received[-1]["temperature"] == 0.1
+    llm = out.nodes["llm"]
+    assert llm.outputs["text"] == "Paris is the capital."
+    assert llm.outputs["usage"]["total_tokens"] == llm.execution_metadata["total_tokens"] > 0
+    assert out.finished.total_tokens == llm.execution_metadata["total_tokens"]
+    kr = out.nodes["kr"].outputs["result"][0]
+    assert kr["metadata"]["_source"] == "knowledge" and kr["metadata"]["position"] == 1
+
+
+async def test_llm_without_model_provider_fails_cleanly() -> None:
+    out = await run_dsl(
+        load_dsl("chat_llm.yml"),
+        ports=Ports(knowledge=MemoryKnowledge([])),
+        system=SystemInputs(query="x", conversation_id="c"),
+    )
+    assert out.finished.status == "failed"
+    assert out.nodes["llm"].status == "failed"
+    assert "models" in (out.finished.error or "")
