@@ -78,9 +78,10 @@
   const hide = (name, value) =>
     Object.defineProperty(globalThis, name, { value, writable: false, configurable: false, enumerable: false });
   hide('process', undefined);
-  hide('module', undefined);
-  hide('exports', undefined);
-  hide('require', sandboxRequire);
+  // node's -e runner reassigns these after the script's synchronous part, so they stay writable.
+  globalThis.module = undefined;
+  globalThis.exports = undefined;
+  globalThis.require = sandboxRequire;
   hide('fetch', refuseNetwork);
   hide('WebSocket', refuseNetwork);
   hide('console', quiet);
