@@ -40,11 +40,13 @@ def is_blocked_address(ip: str | IPAddress) -> bool:
     """
     addr = ipaddress.ip_address(ip.split("%", 1)[0] if isinstance(ip, str) else ip)
     if isinstance(addr, ipaddress.IPv6Address):
-        embedded = addr.ipv4_mapped or addr.sixtofour
+        if addr.ipv4_mapped is not None:  # the socket really talks IPv4 to this address
+            return is_blocked_address(addr.ipv4_mapped)
+        if int(addr) >> 32 == 0 and int(addr) > 1:  # deprecated IPv4-compatible ::a.b.c.d
+            return is_blocked_address(ipaddress.IPv4Address(int(addr)))
+        embedded = addr.sixtofour
         if embedded is None and addr in _NAT64:
             embedded = ipaddress.IPv4Address(int(addr) & 0xFFFFFFFF)
-        if embedded is None and int(addr) >> 32 == 0 and int(addr) > 1:  # deprecated IPv4-compatible ::a.b.c.d
-            embedded = ipaddress.IPv4Address(int(addr))
         if embedded is not None and is_blocked_address(embedded):
             return True
     return (
