@@ -73,7 +73,11 @@ class HttpClient(Protocol):
         files: Sequence[tuple[str, tuple[str, bytes, str]]] | None = None,
         json: Any = None,
         timeout_s: float | None = None,
+        connect_timeout_s: float | None = None,
+        read_timeout_s: float | None = None,
+        write_timeout_s: float | None = None,
         follow_redirects: bool = True,
+        verify: bool = True,
     ) -> HttpResponse:
         """Send one request; raises on refused targets, timeouts and oversize bodies."""
         ...

@@ -111,12 +111,11 @@ class HttpRequestNode(Node):
             if fs:
                 kwargs["content"] = await ctx.require("files").read(fs[0])
         timeout = d.get("timeout") or {}
-        caps = (
-            timeout.get("connect") or MAX_CONNECT_S,
-            timeout.get("read") or MAX_READ_S,
-            timeout.get("write") or MAX_WRITE_S,
-        )
-        timeout_s = min(float(caps[1]), MAX_READ_S) if isinstance(timeout, Mapping) else MAX_READ_S
+        if not isinstance(timeout, Mapping):
+            timeout = {}
+        connect_s = min(float(timeout.get("connect") or MAX_CONNECT_S), MAX_CONNECT_S)
+        read_s = min(float(timeout.get("read") or MAX_READ_S), MAX_READ_S)
+        write_s = min(float(timeout.get("write") or MAX_WRITE_S), MAX_WRITE_S)
         client = ctx.require("http")
         request_info = {"method": method.upper(), "url": url, "headers": headers, "params": params}
         try:
@@ -125,8 +124,11 @@ class HttpRequestNode(Node):
                 url,
                 headers=headers,
                 params=params,
-                timeout_s=timeout_s,
+                connect_timeout_s=connect_s,
+                read_timeout_s=read_s,
+                write_timeout_s=write_s,
                 follow_redirects=True,
+                verify=bool(d.get("ssl_verify", True)),
                 **kwargs,
             )
         except Exception as exc:

@@ -1,0 +1,89 @@
+"""The HTTP node through the real SSRF-guarded client, against a server on loopback (allow-listed)."""
+
+from __future__ import annotations
+
+import json
+import threading
+from collections.abc import Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Any
+
+import pytest
+
+from openify.engine.events import NodeRetry
+from openify.engine.ports import Ports
+from openify.security.ssrf import GuardedHttpClient
+from openify.settings import HttpNodeSettings
+from tests.engine.conftest import load_dsl, run_dsl
+
+
+class _Server:
+    def __init__(self) -> None:
+        self.received: list[dict[str, Any]] = []
+        self.fail_next = 0
+        server = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def log_message(self, *args: Any) -> None:
+                pass
+
+            def do_POST(self) -> None:
+                body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+                server.received.append({"path": self.path, "headers": dict(self.headers), "body": body})
+                if server.fail_next:
+                    server.fail_next -= 1
+                    self.send_response(503)
+                    self.end_headers()
+                    return
+                payload = json.dumps({"got": json.loads(body or b"null"), "path": self.path}).encode()
+                self.send_response(201)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(payload)))
+                self.end_headers()
+                self.wfile.write(payload)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+
+@pytest.fixture
+def server() -> Iterator[_Server]:
+    s = _Server()
+    yield s
+    s.httpd.shutdown()
+
+
+def _dsl(base: str) -> dict[str, Any]:
+    dsl = load_dsl("http.yml")
+    dsl["workflow"]["environment_variables"][0]["value"] = base
+    return dsl
+
+
+async def test_request_fields_are_rendered_and_sent(server: _Server) -> None:
+    ports = Ports(http=GuardedHttpClient(HttpNodeSettings(allow_hosts=["127.0.0.1"])))
+    out = await run_dsl(_dsl(server.url), {"who": "ann"}, ports=ports)
+    assert out.finished.status == "succeeded", out.finished.error
+    assert out.outputs["status"] == 201
+    assert json.loads(out.outputs["body"]) == {"got": {"name": "ann", "n": 1}, "path": "/echo/ann?q=ann&q=again"}
+    assert out.outputs["ctype"] == "application/json"
+    headers = server.received[0]["headers"]
+    assert headers["Authorization"] == "Bearer s3cret"
+    assert headers["X-Who"] == "ann" and headers["X-Two"] == "a:b"
+    assert headers["Content-Type"] == "application/json"
+
+
+async def test_5xx_is_retried_when_retry_is_enabled(server: _Server) -> None:
+    server.fail_next = 2
+    ports = Ports(http=GuardedHttpClient(HttpNodeSettings(allow_hosts=["127.0.0.1"])))
+    out = await run_dsl(_dsl(server.url), {"who": "bo"}, ports=ports)
+    assert out.outputs["status"] == 201
+    assert [r.error for r in out.of(NodeRetry)] == ["Request failed with status code 503"] * 2
+
+
+async def test_loopback_is_refused_without_allow_list(server: _Server) -> None:
+    ports = Ports(http=GuardedHttpClient(HttpNodeSettings()))
+    out = await run_dsl(_dsl(server.url), {"who": "eve"}, ports=ports)
+    assert out.finished.status == "failed"
+    assert out.nodes["call"].status == "failed"
+    assert server.received == []
