@@ -53,8 +53,12 @@ _NODE_HEADROOM_MB = 1024  # V8 reserves ~800 MB of address space before running 
 _FILES = 64
 _UID_RANGE = 1000
 _PRLIMIT_NAMES = {
-    resource.RLIMIT_CPU: "cpu", resource.RLIMIT_AS: "as", resource.RLIMIT_CORE: "core",
-    resource.RLIMIT_FSIZE: "fsize", resource.RLIMIT_NOFILE: "nofile", resource.RLIMIT_NPROC: "nproc",
+    resource.RLIMIT_CPU: "cpu",
+    resource.RLIMIT_AS: "as",
+    resource.RLIMIT_CORE: "core",
+    resource.RLIMIT_FSIZE: "fsize",
+    resource.RLIMIT_NOFILE: "nofile",
+    resource.RLIMIT_NPROC: "nproc",
 }
 
 
@@ -241,7 +245,10 @@ class Sandbox:
 
     def _communicate(self, launch: _Launch) -> _Finished:
         proc = subprocess.Popen(  # noqa: S603 - argv is ours; user code travels on stdin
-            launch.argv, stdin=subprocess.PIPE, stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+            launch.argv,
+            stdin=subprocess.PIPE,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
             **self._popen_kwargs(launch),
         )
         self._limit(proc.pid, launch)
@@ -291,8 +298,11 @@ class Sandbox:
 
     async def _acommunicate(self, launch: _Launch) -> _Finished:
         proc = await asyncio.create_subprocess_exec(
-            *launch.argv, stdin=asyncio.subprocess.PIPE, stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE, **self._popen_kwargs(launch),
+            *launch.argv,
+            stdin=asyncio.subprocess.PIPE,
+            stdout=asyncio.subprocess.PIPE,
+            stderr=asyncio.subprocess.PIPE,
+            **self._popen_kwargs(launch),
         )
         self._limit(proc.pid, launch)
         assert proc.stdin and proc.stdout and proc.stderr  # noqa: S101 - all three are pipes

@@ -22,23 +22,59 @@ NATIVE = "Loading native code is not allowed in the code sandbox"
 SIGNAL = "Sending signals is not allowed in the code sandbox"
 LIMITS = "Changing resource limits is not allowed in the code sandbox"
 
-_PROCESS_EVENTS = frozenset({
-    "os.fork", "os.forkpty", "os.posix_spawn", "os.spawn", "os.exec", "os.system", "os.startfile",
-    "subprocess.Popen", "pty.spawn", "os.putenv", "os.unsetenv",
-})
+_PROCESS_EVENTS = frozenset(
+    {
+        "os.fork",
+        "os.forkpty",
+        "os.posix_spawn",
+        "os.spawn",
+        "os.exec",
+        "os.system",
+        "os.startfile",
+        "subprocess.Popen",
+        "pty.spawn",
+        "os.putenv",
+        "os.unsetenv",
+    }
+)
 _SIGNAL_EVENTS = frozenset({"os.kill", "os.killpg", "signal.pthread_kill"})
 _NATIVE_EVENTS = frozenset({"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.cdata", "code.__new__"})
 _LIMIT_EVENTS = frozenset({"resource.setrlimit", "resource.prlimit"})
 # Modules whose only use here would be to get around the hook (native calls, raw process creation).
-_BLOCKED_IMPORTS = frozenset({
-    "_ctypes", "ctypes", "_posixsubprocess", "_xxsubinterpreters", "_testcapi", "_testinternalcapi", "_tkinter",
-})
+_BLOCKED_IMPORTS = frozenset(
+    {
+        "_ctypes",
+        "ctypes",
+        "_posixsubprocess",
+        "_xxsubinterpreters",
+        "_testcapi",
+        "_testinternalcapi",
+        "_tkinter",
+    }
+)
 _PATH_EVENTS = frozenset({"os.listdir", "os.scandir", "glob.glob", "os.chdir"})
-_WRITE_PATH_EVENTS = frozenset({
-    "os.remove", "os.rmdir", "os.rename", "os.mkdir", "os.chmod", "os.chown", "os.truncate", "os.utime",
-    "os.symlink", "os.link", "shutil.rmtree", "shutil.copyfile", "shutil.copymode", "shutil.copystat",
-    "shutil.copytree", "shutil.move", "os.setxattr", "os.removexattr",
-})
+_WRITE_PATH_EVENTS = frozenset(
+    {
+        "os.remove",
+        "os.rmdir",
+        "os.rename",
+        "os.mkdir",
+        "os.chmod",
+        "os.chown",
+        "os.truncate",
+        "os.utime",
+        "os.symlink",
+        "os.link",
+        "shutil.rmtree",
+        "shutil.copyfile",
+        "shutil.copymode",
+        "shutil.copystat",
+        "shutil.copytree",
+        "shutil.move",
+        "os.setxattr",
+        "os.removexattr",
+    }
+)
 _WRITE_FLAGS = os.O_WRONLY | os.O_RDWR | os.O_CREAT | os.O_TRUNC | os.O_APPEND
 
 
@@ -134,7 +170,7 @@ def _run(request: dict[str, Any]) -> dict[str, Any]:
         return {"ok": False, "kind": "memory", "error": "Memory limit exceeded"}
     except RecursionError as e:
         return {"ok": False, "kind": "exception", "error": _describe(e)}
-    except BaseException as e:  # noqa: BLE001 - SystemExit and KeyboardInterrupt from user code are errors too
+    except BaseException as e:
         return {"ok": False, "kind": "exception", "error": _describe(e)}
 
 
@@ -145,7 +181,7 @@ def _boot() -> None:
     null = os.open(os.devnull, os.O_WRONLY)
     os.dup2(null, 1)
     os.close(null)
-    sys.stdout = sys.stderr = _Discard()  # type: ignore[assignment]
+    sys.stdout = sys.stderr = _Discard()
     sys.path.extend(request["path"])
     os.chdir(request["tmp"])
     # Files cannot be written (RLIMIT_FSIZE 0), so tempfile's probe would fail; name the temp dir for it.

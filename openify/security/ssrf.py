@@ -101,7 +101,11 @@ class _VettingBackend(httpcore.AsyncNetworkBackend):
         self._allow, self._resolver, self._inner = allow, resolver, httpcore.AnyIOBackend()
 
     async def connect_tcp(
-        self, host: str, port: int, timeout: float | None = None, local_address: str | None = None,
+        self,
+        host: str,
+        port: int,
+        timeout: float | None = None,
+        local_address: str | None = None,
         socket_options: Iterable[Any] | None = None,
     ) -> httpcore.AsyncNetworkStream:
         name = host.strip("[]")
@@ -127,7 +131,8 @@ class _VettingBackend(httpcore.AsyncNetworkBackend):
         raise error
 
     async def connect_unix_socket(self, path: str, timeout: float | None = None, socket_options: Any = None) -> Any:
-        raise SSRFBlocked("Unix sockets are not allowed")
+        del timeout, socket_options
+        raise SSRFBlocked(f"Unix socket {path} is not allowed")
 
     async def sleep(self, seconds: float) -> None:
         await self._inner.sleep(seconds)
@@ -178,7 +183,13 @@ class GuardedHttpClient:
         try:
             async with httpx.AsyncClient(transport=transport, timeout=timeout, trust_env=False) as client:
                 request = client.build_request(
-                    method.upper(), url, headers=headers, params=params, content=content, data=data, files=files,
+                    method.upper(),
+                    url,
+                    headers=headers,
+                    params=params,
+                    content=content,
+                    data=data,
+                    files=files,
                     json=json,
                 )
                 for _ in range(max_redirects + 1):

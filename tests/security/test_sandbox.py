@@ -63,14 +63,24 @@ def still_works(sandbox: Sandbox) -> None:
 
 # --- results ----------------------------------------------------------------------------------------
 def test_python_round_trip_with_cjk(sandbox: Sandbox) -> None:
-    code = "def main(name: str, n: int) -> dict:\n    return {'greeting': '你好, ' + name, 'n': n * 2, 'list': [n, None]}"
-    assert sandbox.run("python3", code, {"name": "世界", "n": 21}) == {"greeting": "你好, 世界", "n": 42, "list": [21, None]}
+    code = (
+        "def main(name: str, n: int) -> dict:\n    return {'greeting': '你好, ' + name, 'n': n * 2, 'list': [n, None]}"
+    )
+    assert sandbox.run("python3", code, {"name": "世界", "n": 21}) == {
+        "greeting": "你好, 世界",
+        "n": 42,
+        "list": [21, None],
+    }
 
 
 @needs_node
 def test_javascript_round_trip_with_cjk(sandbox: Sandbox) -> None:
     code = "function main({name, n}) {\n  return {greeting: '你好, ' + name, n: n * 2, obj: {ok: true}};\n}"
-    assert sandbox.run("javascript", code, {"name": "世界", "n": 21}) == {"greeting": "你好, 世界", "n": 42, "obj": {"ok": True}}
+    assert sandbox.run("javascript", code, {"name": "世界", "n": 21}) == {
+        "greeting": "你好, 世界",
+        "n": 42,
+        "obj": {"ok": True},
+    }
 
 
 async def test_arun_does_not_block_the_loop(sandbox: Sandbox) -> None:
@@ -116,12 +126,15 @@ def test_python_syntax_error(sandbox: Sandbox) -> None:
     assert "SyntaxError" in str(fails(sandbox, "python3", "def main(:\n    return {}"))
 
 
-@pytest.mark.parametrize(("language", "code", "got"), [
-    ("python3", "def main():\n    return [1, 2]", "list"),
-    ("python3", "def main():\n    return None", "NoneType"),
-    pytest.param("javascript", "function main() { return [1, 2]; }", "array", marks=needs_node),
-    pytest.param("javascript", "function main() { return 'x'; }", "string", marks=needs_node),
-])
+@pytest.mark.parametrize(
+    ("language", "code", "got"),
+    [
+        ("python3", "def main():\n    return [1, 2]", "list"),
+        ("python3", "def main():\n    return None", "NoneType"),
+        pytest.param("javascript", "function main() { return [1, 2]; }", "array", marks=needs_node),
+        pytest.param("javascript", "function main() { return 'x'; }", "string", marks=needs_node),
+    ],
+)
 def test_non_dict_result_is_refused(sandbox: Sandbox, language: str, code: str, got: str) -> None:
     e = fails(sandbox, language, code)
     assert e.kind == "invalid_result" and got in str(e)
@@ -133,13 +146,13 @@ def test_missing_main(sandbox: Sandbox) -> None:
 
 # --- escapes: network -----------------------------------------------------------------------------------
 def test_python_socket_to_open_loopback_port_is_refused(sandbox: Sandbox, listener: int) -> None:
-    code = f"import socket\ndef main():\n    socket.create_connection(('127.0.0.1', {listener}), timeout=1)\n    return {{}}"
+    code = f"import socket\ndef main():\n    socket.create_connection(('127.0.0.1', {listener}), timeout=1)\n"
     assert "Network access is not allowed in the code sandbox" in str(fails(sandbox, "python3", code))
     still_works(sandbox)
 
 
 def test_python_urllib_is_refused(sandbox: Sandbox, listener: int) -> None:
-    code = f"import urllib.request\ndef main():\n    urllib.request.urlopen('http://127.0.0.1:{listener}/', timeout=1)\n    return {{}}"
+    code = f"import urllib.request\ndef main():\n    urllib.request.urlopen('http://127.0.0.1:{listener}/')\n"
     assert "Network access is not allowed" in str(fails(sandbox, "python3", code))
 
 
@@ -201,7 +214,9 @@ def test_python_cannot_write_files(sandbox: Sandbox) -> None:
 @needs_node
 @pytest.mark.parametrize("path", ["/etc/passwd", str(REPO / "pyproject.toml"), "/proc/self/environ"])
 def test_node_file_reads_outside_tmp_are_refused(sandbox: Sandbox, path: str) -> None:
-    e = fails(sandbox, "javascript", f"function main() {{ return {{d: require('fs').readFileSync({path!r}, 'utf8')}}; }}")
+    e = fails(
+        sandbox, "javascript", f"function main() {{ return {{d: require('fs').readFileSync({path!r}, 'utf8')}}; }}"
+    )
     assert "Access to this API has been restricted" in str(e)
 
 
@@ -241,7 +256,9 @@ def test_node_fork_bomb_ends_cleanly(sandbox: Sandbox) -> None:
 
 @pytest.mark.parametrize("language", ["python3", pytest.param("javascript", marks=needs_node)])
 def test_infinite_loop_hits_cpu_limit(sandbox: Sandbox, language: str) -> None:
-    code = "def main():\n    while True:\n        pass" if language == "python3" else "function main() { while (true) {} }"
+    code = (
+        "def main():\n    while True:\n        pass" if language == "python3" else "function main() { while (true) {} }"
+    )
     e = fails(sandbox, language, code)
     assert e.kind in ("cpu_time", "wall_time")
     assert "exceeded the CPU time limit of 2 s" in str(e) or "exceeded the time limit" in str(e)

@@ -74,24 +74,27 @@ def guarded(*allow: str, **kw: object) -> GuardedHttpClient:
     return GuardedHttpClient(HttpNodeSettings(allow_hosts=list(allow), **kw))  # type: ignore[arg-type]
 
 
-@pytest.mark.parametrize(("url", "ip"), [
-    ("http://127.0.0.1:{port}/echo", "127.0.0.1"),
-    ("http://localhost:{port}/echo", "127.0.0.1"),
-    ("http://10.0.0.1/", "10.0.0.1"),
-    ("http://172.16.5.4/", "172.16.5.4"),
-    ("http://192.168.1.1/", "192.168.1.1"),
-    ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
-    ("http://100.64.0.1/", "100.64.0.1"),
-    ("http://0.0.0.0:{port}/", "0.0.0.0"),
-    ("http://[::1]:{port}/", "::1"),
-    ("http://[fe80::1]/", "fe80::1"),
-    ("http://[fc00::1]/", "fc00::1"),
-    ("http://2130706433:{port}/", "127.0.0.1"),
-    ("http://0x7f000001:{port}/", "127.0.0.1"),
-    ("http://127.1:{port}/", "127.0.0.1"),
-    ("http://[::ffff:127.0.0.1]:{port}/", "::ffff:7f00:1"),
-    ("http://[::ffff:169.254.169.254]/", "::ffff:a9fe:a9fe"),
-])
+@pytest.mark.parametrize(
+    ("url", "ip"),
+    [
+        ("http://127.0.0.1:{port}/echo", "127.0.0.1"),
+        ("http://localhost:{port}/echo", "127.0.0.1"),
+        ("http://10.0.0.1/", "10.0.0.1"),
+        ("http://172.16.5.4/", "172.16.5.4"),
+        ("http://192.168.1.1/", "192.168.1.1"),
+        ("http://169.254.169.254/latest/meta-data/", "169.254.169.254"),
+        ("http://100.64.0.1/", "100.64.0.1"),
+        ("http://0.0.0.0:{port}/", "0.0.0.0"),
+        ("http://[::1]:{port}/", "::1"),
+        ("http://[fe80::1]/", "fe80::1"),
+        ("http://[fc00::1]/", "fc00::1"),
+        ("http://2130706433:{port}/", "127.0.0.1"),
+        ("http://0x7f000001:{port}/", "127.0.0.1"),
+        ("http://127.1:{port}/", "127.0.0.1"),
+        ("http://[::ffff:127.0.0.1]:{port}/", "::ffff:7f00:1"),
+        ("http://[::ffff:169.254.169.254]/", "::ffff:a9fe:a9fe"),
+    ],
+)
 async def test_internal_addresses_are_refused(server: Server, url: str, ip: str) -> None:
     with pytest.raises(SSRFBlocked) as info:
         await guarded().request("GET", url.format(port=server.port))
@@ -110,7 +113,7 @@ async def test_dns_name_resolving_to_loopback_is_refused(server: Server) -> None
         return ["93.184.216.34", "127.0.0.1"] if host == "innocent.example" else []
 
     client = GuardedHttpClient(HttpNodeSettings(), resolver=rebinding_dns)
-    with pytest.raises(SSRFBlocked, match="127.0.0.1"):
+    with pytest.raises(SSRFBlocked, match=r"127\.0\.0\.1"):
         await client.request("GET", f"http://innocent.example:{server.port}/echo")
     assert server.seen == []
 
@@ -130,7 +133,9 @@ async def test_dns_answer_is_used_for_the_connection_with_the_original_host_head
 
 async def test_allow_listed_loopback_is_reached(server: Server) -> None:
     for allow in ("127.0.0.1", "127.0.0.0/8", "localhost"):
-        r = await guarded(allow).request("GET", server.url("/echo", host="localhost" if allow == "localhost" else "127.0.0.1"))
+        r = await guarded(allow).request(
+            "GET", server.url("/echo", host="localhost" if allow == "localhost" else "127.0.0.1")
+        )
         assert r.status_code == 200 and r.text.startswith("host=")
     assert server.seen == ["/echo"] * 3
 
@@ -138,10 +143,10 @@ async def test_allow_listed_loopback_is_reached(server: Server) -> None:
 async def test_redirect_to_a_non_allowed_loopback_address_is_refused(server: Server) -> None:
     client = guarded("127.0.0.1")
     target = server.url("/echo", host="127.0.0.2")
-    with pytest.raises(SSRFBlocked, match="127.0.0.2"):
+    with pytest.raises(SSRFBlocked, match=r"127\.0\.0\.2"):
         await client.request("GET", server.url(f"/redirect?to={target}"))
     assert server.seen == [f"/redirect?to={target}"]
-    with pytest.raises(SSRFBlocked, match="169.254.169.254"):
+    with pytest.raises(SSRFBlocked, match=r"169\.254\.169\.254"):
         await client.request("GET", server.url("/redirect?to=http://169.254.169.254/latest"))
 
 
@@ -183,12 +188,32 @@ async def test_concurrent_requests_share_one_client(server: Server) -> None:
     assert {r.status_code for r in rs} == {200}
 
 
-@pytest.mark.parametrize(("ip", "blocked"), [
-    ("8.8.8.8", False), ("2606:4700:4700::1111", False), ("127.0.0.1", True), ("10.1.2.3", True),
-    ("172.31.255.255", True), ("172.32.0.1", False), ("192.168.0.1", True), ("169.254.169.254", True),
-    ("100.64.0.1", True), ("0.0.0.0", True), ("224.0.0.1", True), ("255.255.255.255", True), ("::", True),
-    ("::1", True), ("fe80::1", True), ("fd00::1", True), ("ff02::1", True), ("::ffff:127.0.0.1", True),
-    ("::ffff:8.8.8.8", False), ("2002:7f00:1::", True), ("64:ff9b::a9fe:a9fe", True), ("::127.0.0.1", True),
-])
+@pytest.mark.parametrize(
+    ("ip", "blocked"),
+    [
+        ("8.8.8.8", False),
+        ("2606:4700:4700::1111", False),
+        ("127.0.0.1", True),
+        ("10.1.2.3", True),
+        ("172.31.255.255", True),
+        ("172.32.0.1", False),
+        ("192.168.0.1", True),
+        ("169.254.169.254", True),
+        ("100.64.0.1", True),
+        ("0.0.0.0", True),
+        ("224.0.0.1", True),
+        ("255.255.255.255", True),
+        ("::", True),
+        ("::1", True),
+        ("fe80::1", True),
+        ("fd00::1", True),
+        ("ff02::1", True),
+        ("::ffff:127.0.0.1", True),
+        ("::ffff:8.8.8.8", False),
+        ("2002:7f00:1::", True),
+        ("64:ff9b::a9fe:a9fe", True),
+        ("::127.0.0.1", True),
+    ],
+)
 def test_is_blocked_address(ip: str, blocked: bool) -> None:
     assert is_blocked_address(ip) is blocked
