@@ -81,17 +81,17 @@ def compare(actual: Any, op: str, expected: Any) -> bool:
             exp = type(actual)(exp) if isinstance(actual, int) and float(exp).is_integer() else exp
         match op:
             case "=":
-                return actual == exp
+                return bool(actual == exp)
             case "≠" | "!=":
-                return actual != exp
+                return bool(actual != exp)
             case ">":
-                return actual > exp
+                return bool(actual > exp)
             case "<":
-                return actual < exp
+                return bool(actual < exp)
             case "≥" | ">=":
-                return actual >= exp
+                return bool(actual >= exp)
             case _:
-                return actual <= exp
+                return bool(actual <= exp)
     raise NodeError(f"Unsupported comparison operator: {op!r}.", "InvalidConditionOperator")
 
 

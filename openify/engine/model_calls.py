@@ -16,6 +16,7 @@ from openify.providers.base import (
     ContentPart,
     ImagePart,
     LLMRequest,
+    ModelResolver,
     TextDelta,
     ToolCall,
     ToolCallDelta,
@@ -49,7 +50,7 @@ class ModelSpec:
 
 
 def resolve(ctx: NodeContext, spec: ModelSpec) -> LLM:
-    models = ctx.require("models")
+    models: ModelResolver = ctx.require("models")
     return models.llm(spec.provider, spec.name)  # raises ProviderNotInitialized: the node fails with it
 
 

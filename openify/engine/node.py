@@ -57,7 +57,8 @@ class NodeContext:
 
     def child_run(self, start_node_id: str, pool: VariablePool, scope: Mapping[str, Any]) -> ChildRun:
         """Run the subgraph rooted at `start_node_id` (an iteration item or a loop round)."""
-        return self.execution.child(start_node_id, pool, scope)
+        run: ChildRun = self.execution.child(start_node_id, pool, scope)
+        return run
 
     def require(self, port_name: str) -> Any:
         port = getattr(self.ports, port_name)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, Literal, Protocol
 
 from openify.providers.base import ChatMessage, ModelResolver
 
@@ -45,17 +45,24 @@ class ConversationHistory(Protocol):
 class CodeSandbox(Protocol):
     """Runs code-node snippets isolated from the server (openify.security.sandbox.Sandbox fits)."""
 
-    async def arun(self, language: str, code: str, inputs: Mapping[str, Any]) -> dict[str, Any]:
+    async def arun(
+        self, language: Literal["python3", "javascript"], code: str, inputs: dict[str, Any]
+    ) -> dict[str, Any]:
         """Call `main(**inputs)` and return its dict; raises an exception with a clear message on failure."""
         ...
 
 
 class HttpResponse(Protocol):
-    status_code: int
-    headers: Mapping[str, str]
-    body: bytes
-    text: str
-    url: str
+    @property
+    def status_code(self) -> int: ...
+    @property
+    def headers(self) -> Mapping[str, str]: ...
+    @property
+    def body(self) -> bytes: ...
+    @property
+    def text(self) -> str: ...
+    @property
+    def url(self) -> str: ...
 
 
 class HttpClient(Protocol):
@@ -66,11 +73,11 @@ class HttpClient(Protocol):
         method: str,
         url: str,
         *,
-        headers: Mapping[str, str] | None = None,
-        params: Sequence[tuple[str, str]] | None = None,
+        headers: Any = None,
+        params: Any = None,
         content: bytes | str | None = None,
-        data: Mapping[str, str] | None = None,
-        files: Sequence[tuple[str, tuple[str, bytes, str]]] | None = None,
+        data: Any = None,
+        files: Any = None,
         json: Any = None,
         timeout_s: float | None = None,
         connect_timeout_s: float | None = None,

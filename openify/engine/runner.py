@@ -519,6 +519,7 @@ class Execution:
                 )
             q.put_nowait((_DONE, node_id, result.handle, False))
             return
+        failure = failure or NodeError(f"Node {node_id} produced no result.")
         message = _message(failure)
         error_type = getattr(failure, "error_type", type(failure).__name__)
         strategy = rules.error_strategy
@@ -551,7 +552,6 @@ class Execution:
                 )
             q.put_nowait((_FAIL, node_id, message))
             return
-        status = "exception"
         outputs: dict[str, Any] = {"error_message": message, "error_type": error_type}
         if strategy == "default-value":
             outputs = {**rules.default_value, **outputs}
@@ -571,7 +571,7 @@ class Execution:
                         {},
                         {},
                         outputs,
-                        status,
+                        "exception",
                         message,
                         elapsed,
                         self._meta({"error_strategy": strategy}),

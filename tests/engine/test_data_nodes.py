@@ -8,7 +8,7 @@ from pathlib import Path
 from typing import Any
 
 import docx
-import openpyxl
+import openpyxl  # type: ignore[import-untyped]  # no stubs installed
 import pytest
 from pypdf import PdfWriter
 

@@ -18,7 +18,8 @@ WORKFLOW_FILES = sorted(
 
 
 def load(path: Path) -> dict[str, Any]:
-    return yaml.safe_load(path.read_text())
+    data: dict[str, Any] = yaml.safe_load(path.read_text())
+    return data
 
 
 @pytest.mark.parametrize("path", WORKFLOW_FILES, ids=lambda p: p.name[:2])

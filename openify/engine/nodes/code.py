@@ -42,8 +42,8 @@ def _check_number(name: str, value: Any) -> int | float | None:
     if value > MAX_NUMBER or value < MIN_NUMBER:
         raise CodeOutputError(f"Output {name} is out of range, it must be between {MIN_NUMBER} and {MAX_NUMBER}.")
     if isinstance(value, float):
-        value = round(value, MAX_PRECISION)
-    return value
+        return round(value, MAX_PRECISION)
+    return int(value)
 
 
 def _check_depth(name: str, value: Any, depth: int = 1) -> None:

@@ -62,7 +62,7 @@ def extract_text(data: bytes, extension: str, mime_type: str = "") -> str:
             parts.append(_table([[c.text for c in row.cells] for row in t.rows]))
         return "\n".join(parts)
     if ext in ("xlsx", "xls"):
-        from openpyxl import load_workbook
+        from openpyxl import load_workbook  # type: ignore[import-untyped]  # no stubs installed
 
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
         out = []

@@ -37,9 +37,11 @@ class IterationNode(Node):
             slots: list[Any] = [None] * n
             dropped: set[int] = set()
 
+            seq: list[Any] = list(items or ())
+
             def pool_for(i: int) -> Any:
                 pool = ctx.pool.child(owned)
-                pool.set_local(self.id, "item", items[i])
+                pool.set_local(self.id, "item", seq[i])
                 pool.set_local(self.id, "index", i)
                 return pool
 
@@ -99,12 +101,11 @@ class IterationNode(Node):
             if d.get("flatten_output", True) and results and all(isinstance(v, list) for v in results):
                 results = [x for v in results for x in v]
         outputs = {"output": results}
-        status = "failed" if error else "succeeded"
         yield IterationCompleted(
             *base,
             inputs,
             {} if error else outputs,
-            status,
+            "failed" if error else "succeeded",
             error,
             time.perf_counter() - t0,
             ctx.run.total_tokens - tokens0,

@@ -24,10 +24,10 @@ from openify.engine.model_calls import (
 from openify.engine.node import Node, NodeContext, NodeError, NodeResult, selector, usage_dict, usage_metadata
 from openify.engine.nodes.template_transform import jinja_env, variables
 from openify.engine.variables import to_text
-from openify.providers.base import ChatMessage, LLMRequest
+from openify.providers.base import ChatMessage, LLMRequest, Role
 
 _THINK = re.compile(r"<think>(.*?)</think>\s*", re.DOTALL)
-_ROLES = {"system", "user", "assistant"}
+_ROLES: dict[str, Role] = {"system": "system", "user": "user", "assistant": "assistant"}
 
 
 def context_text(value: Any) -> tuple[str, list[Mapping[str, Any]]]:
@@ -83,7 +83,7 @@ class LLMNode(Node):
     async def build(self, ctx: NodeContext, spec: ModelSpec) -> tuple[list[ChatMessage], dict[str, Any]]:
         d = self.data
         ctx_cfg = d.get("context") or {}
-        context, resources = "", []
+        context, resources = "", list[Mapping[str, Any]]()
         if isinstance(ctx_cfg, Mapping) and ctx_cfg.get("enabled"):
             context, resources = context_text(ctx.pool.get(selector(ctx_cfg.get("variable_selector"))))
         jinja = {name: ctx.pool.get(sel) for name, sel in variables(d.get("prompt_config") or {}, "jinja2_variables")}
@@ -112,10 +112,8 @@ class LLMNode(Node):
             for item in template:
                 if not isinstance(item, Mapping):
                     continue
-                role = str(item.get("role") or "user")
-                messages.append(
-                    ChatMessage(role if role in _ROLES else "user", self._render(ctx, item, context, jinja))
-                )  # type: ignore[arg-type]
+                role = _ROLES.get(str(item.get("role") or "user"), "user")
+                messages.append(ChatMessage(role, self._render(ctx, item, context, jinja)))
             messages.extend(past)
             if query:
                 messages.append(ChatMessage("user", query))
