@@ -3,10 +3,12 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from functools import cached_property
 
 from openify.providers.manager import ProviderManager
 from openify.registry import Registries
 from openify.services.apps import AppService
+from openify.services.chat import ChatService, build_chat
 from openify.services.end_users import EndUserService
 from openify.services.keys import KeyService
 from openify.settings import Settings
@@ -24,6 +26,11 @@ class Services:
     end_users: EndUserService
     blobs: BlobStore
     models: ProviderManager
+
+    @cached_property
+    def chat(self) -> ChatService:
+        """Chat, completion and agent apps; `chat.conversations` and `chat.messages` serve chatflows too."""
+        return build_chat(self)
 
     @classmethod
     def build(cls, settings: Settings, registries: Registries) -> Services:

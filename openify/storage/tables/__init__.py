@@ -2,5 +2,8 @@
 
 from openify.storage.tables.apps import ApiKey, App, EndUser
 from openify.storage.tables.base import Base
+from openify.storage.tables.chat import Conversation, Message, MessageFeedback, UploadFile
 
-__all__ = ["ApiKey", "App", "Base", "EndUser"]
+__all__ = [
+    "Conversation", "Message", "MessageFeedback", "UploadFile",
+    "ApiKey", "App", "Base", "EndUser"]
