@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import cached_property
 
 from openify.providers.manager import ProviderManager
@@ -11,6 +11,7 @@ from openify.services.apps import AppService
 from openify.services.chat import ChatService, build_chat
 from openify.services.end_users import EndUserService
 from openify.services.keys import KeyService
+from openify.services.workflows.runs import WorkflowRunService, workflow_service
 from openify.settings import Settings
 from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
@@ -26,6 +27,10 @@ class Services:
     end_users: EndUserService
     blobs: BlobStore
     models: ProviderManager
+    workflows: WorkflowRunService = field(init=False)
+
+    def __post_init__(self) -> None:
+        self.workflows = workflow_service(self.db, self.registries, self.models, self.settings.sandbox, self)
 
     @cached_property
     def chat(self) -> ChatService:
@@ -50,6 +55,7 @@ class Services:
         """Connections and migrations: run in the server's lifespan, never at import."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db.upgrade()
+        self.workflows.recover()  # runs left `running` by a killed server are failed, never left open
 
     def stop(self) -> None:
         self.models.close()

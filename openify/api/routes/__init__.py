@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
-from openify.api.routes import app_info, end_users, health, models
+from openify.api.routes import app_info, end_users, health, models, workflows
 from openify.api.routes import chat_messages, completion_messages, conversations, feedbacks, messages
 
 
 def service_routers() -> list[APIRouter]:
-    return [health.router, app_info.router, end_users.router, models.router,
+    return [health.router, app_info.router, end_users.router, models.router, workflows.router,
             chat_messages.router, completion_messages.router, conversations.router, feedbacks.router, messages.router]

@@ -2,8 +2,9 @@
 
 from openify.storage.tables.apps import ApiKey, App, EndUser
 from openify.storage.tables.base import Base
+from openify.storage.tables.workflows import ConversationVariable, NodeExecution, WorkflowRun, WorkflowVersion
 from openify.storage.tables.chat import Conversation, Message, MessageFeedback, UploadFile
 
 __all__ = [
     "Conversation", "Message", "MessageFeedback", "UploadFile",
-    "ApiKey", "App", "Base", "EndUser"]
+    "ApiKey", "App", "Base", "ConversationVariable", "EndUser", "NodeExecution", "WorkflowRun", "WorkflowVersion"]

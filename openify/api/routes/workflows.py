@@ -1,0 +1,252 @@
+"""Workflow runs: /workflows/run, /workflows/{workflow_id}/run, run detail, stop, logs, /workflow/{id}/events."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import AsyncIterator
+from datetime import UTC, datetime
+from typing import Annotated, Any, Literal
+
+from fastapi import APIRouter, Query
+from pydantic import BaseModel, Field
+from starlette.responses import Response
+
+from openify.api import sse
+from openify.api.deps import AppKey, ServicesDep
+from openify.api.workflow_events import StreamKeys, blocking_data, payload
+from openify.errors import InvalidParam, NotFound, NotWorkflowApp
+from openify.services.container import Services
+from openify.services.workflows.live import LiveRun
+from openify.services.workflows.runs import LogFilters, unix
+from openify.storage.tables import App, WorkflowRun
+
+router = APIRouter(tags=["workflows"])
+
+_USER_REQUIRED = "Arg user must be provided."
+
+
+class WorkflowRunRequest(BaseModel):
+    inputs: dict[str, Any]
+    user: str | None = None
+    response_mode: Literal["streaming", "blocking"] | None = None
+    files: list[dict[str, Any]] | None = None
+
+
+class StopRequest(BaseModel):
+    user: str | None = None
+
+
+def _keys(live: LiveRun) -> StreamKeys:
+    return StreamKeys(
+        task_id=live.task_id,
+        workflow_run_id=live.run_id,
+        workflow_id=live.workflow_id,
+        end_user_id=live.end_user_id,
+        session_id=live.session_id,
+    )
+
+
+async def _relay(live: LiveRun, keys: StreamKeys, replay: bool = True) -> AsyncIterator[dict[str, Any]]:
+    async for ev in live.subscribe(replay):
+        p = payload(ev, keys)
+        if p is not None:
+            yield p
+
+
+async def _error_only(message: str) -> AsyncIterator[dict[str, Any]]:
+    # Dify validates inputs inside its worker, after the stream has started: the one frame it sends has
+    # no code and status 500 (workflow_execute_task.py: _publish_error_event).
+    yield {"event": "error", "message": message, "status": 500}
+
+
+async def _run(app: App, body: WorkflowRunRequest, services: Services, workflow_id: str | None) -> Response | Any:
+    if app.mode != "workflow":
+        raise NotWorkflowApp()
+    if not body.user:
+        raise InvalidParam(_USER_REQUIRED)
+    end_user = services.end_users.get_or_create(app.id, body.user)
+    streaming = body.response_mode == "streaming"
+    try:
+        live = await services.workflows.start(
+            app, end_user, body.inputs, files=body.files or [], workflow_id=workflow_id
+        )
+    except InvalidParam as exc:
+        if not streaming:
+            raise
+        return sse.response(_error_only(exc.detail), initial_ping=True)
+    keys = _keys(live)
+    if streaming:
+        # Workflow streams open with a ping: Dify relays them from a worker.
+        return sse.response(_relay(live, keys), initial_ping=True)
+    finished = await live.wait()
+    return {"task_id": live.task_id, "workflow_run_id": live.run_id, "data": blocking_data(finished, keys)}
+
+
+@router.post("/workflows/run", summary="Run the app's published workflow")
+async def run_workflow(body: WorkflowRunRequest, ctx: AppKey, services: ServicesDep) -> Any:
+    return await _run(ctx.app, body, services, None)
+
+
+@router.post("/workflows/{workflow_id}/run", summary="Run a published workflow version")
+async def run_workflow_version(workflow_id: str, body: WorkflowRunRequest, ctx: AppKey, services: ServicesDep) -> Any:
+    if ctx.app.mode != "workflow":
+        raise NotWorkflowApp()
+    return await _run(ctx.app, body, services, workflow_id)
+
+
+@router.post("/workflows/tasks/{task_id}/stop", summary="Stop a running workflow task")
+async def stop_workflow_task(task_id: str, body: StopRequest, ctx: AppKey, services: ServicesDep) -> dict[str, str]:
+    if ctx.app.mode != "workflow":
+        raise NotWorkflowApp()
+    if not body.user:
+        raise InvalidParam(_USER_REQUIRED)
+    services.workflows.stop(task_id)  # Dify does not check the user here
+    return {"result": "success"}
+
+
+def _outputs(row: WorkflowRun) -> dict[str, Any]:
+    if row.status == "running" or not row.outputs:
+        return {}
+    value = json.loads(row.outputs)
+    return value if isinstance(value, dict) else {}
+
+
+@router.get("/workflows/run/{workflow_run_id}", summary="A workflow run's status and result")
+def get_workflow_run(workflow_run_id: str, ctx: AppKey, services: ServicesDep) -> dict[str, Any]:
+    if ctx.app.mode not in ("workflow", "advanced-chat"):
+        raise NotWorkflowApp()
+    row = services.workflows.get_run(ctx.app_id, workflow_run_id)
+    return {
+        "id": row.id,
+        "workflow_id": row.workflow_id,
+        "status": row.status,
+        "inputs": row.inputs,
+        "outputs": _outputs(row),
+        "error": row.error,
+        "total_steps": row.total_steps,
+        "total_tokens": row.total_tokens,
+        "created_at": unix(row.created_at),
+        "finished_at": unix(row.finished_at),
+        "elapsed_time": row.elapsed_time,
+    }
+
+
+def _naive_utc(value: datetime | None) -> datetime | None:
+    if value is None or value.tzinfo is None:
+        return value
+    return value.astimezone(UTC).replace(tzinfo=None)
+
+
+@router.get("/workflows/logs", summary="Workflow runs of the app, newest first")
+def get_workflow_logs(
+    ctx: AppKey,
+    services: ServicesDep,
+    keyword: str | None = None,
+    status: Literal["succeeded", "failed", "stopped"] | None = None,
+    page: Annotated[int, Query(ge=1, le=99999)] = 1,
+    limit: Annotated[int, Query(ge=1, le=100)] = 20,
+    created_at__before: datetime | None = None,
+    created_at__after: datetime | None = None,
+    created_by_end_user_session_id: str | None = None,
+    created_by_account: str | None = None,
+) -> dict[str, Any]:
+    if ctx.app.mode not in ("workflow", "advanced-chat"):
+        raise NotWorkflowApp()
+    filters = LogFilters(
+        keyword=keyword or None,
+        status=status,
+        created_at_before=_naive_utc(created_at__before),
+        created_at_after=_naive_utc(created_at__after),
+        session_id=created_by_end_user_session_id or None,
+        created_by_account=created_by_account or None,
+    )
+    total, entries = services.workflows.logs(ctx.app_id, filters, page, limit)
+    data: list[dict[str, Any]] = []
+    for e in entries:
+        r, u = e.run, e.end_user
+        data.append(
+            {
+                "id": r.id,
+                "workflow_run": {
+                    "id": r.id,
+                    "version": r.version,
+                    "status": r.status,
+                    "triggered_from": r.triggered_from,
+                    "error": r.error,
+                    "elapsed_time": r.elapsed_time,
+                    "total_tokens": r.total_tokens,
+                    "total_steps": r.total_steps,
+                    "created_at": unix(r.created_at),
+                    "finished_at": unix(r.finished_at),
+                    "exceptions_count": r.exceptions_count,
+                },
+                "details": None,
+                "created_from": r.created_from,
+                "created_by_role": r.created_by_role,
+                "created_by_account": None,
+                "created_by_end_user": (
+                    {"id": u.id, "type": u.type, "is_anonymous": u.is_anonymous, "session_id": u.session_id}
+                    if u
+                    else None
+                ),
+                "created_at": unix(r.created_at),
+            }
+        )
+    return {"page": page, "limit": limit, "total": total, "has_more": total > page * limit, "data": data}
+
+
+class _EventsQuery(BaseModel):
+    user: str | None = None
+    include_state_snapshot: bool = False
+    continue_on_pause: bool = Field(default=False, description="Accepted; Openify workflows never pause.")
+
+
+async def _finished_only(row: WorkflowRun) -> AsyncIterator[dict[str, Any]]:
+    data: dict[str, Any] = {
+        "id": row.id,
+        "workflow_id": row.workflow_id,
+        "status": row.status,
+        "outputs": _outputs(row),
+        "error": row.error,
+        "elapsed_time": row.elapsed_time,
+        "total_tokens": row.total_tokens,
+        "total_steps": row.total_steps,
+        "created_by": {"id": row.created_by, "user": row.created_by_session_id},
+        "created_at": unix(row.created_at),
+        "finished_at": unix(row.finished_at),
+        "exceptions_count": row.exceptions_count,
+        "files": [],
+    }
+    # A finished run gets one frame whose task_id is the run id (Dify's resume path).
+    yield {"event": "workflow_finished", "task_id": row.id, "workflow_run_id": row.id, "data": data}
+
+
+@router.get("/workflow/{workflow_run_id}/events", summary="Resume a workflow run's event stream")
+async def get_workflow_events(
+    workflow_run_id: str, ctx: AppKey, services: ServicesDep, q: Annotated[_EventsQuery, Query()]
+) -> Response:
+    if ctx.app.mode not in ("workflow", "advanced-chat"):
+        raise NotWorkflowApp()
+    if not q.user:
+        raise InvalidParam(_USER_REQUIRED)
+    end_user = services.end_users.find(ctx.app_id, q.user)
+    try:
+        row = services.workflows.get_run(ctx.app_id, workflow_run_id)
+    except NotFound:
+        raise NotFound("Workflow run not found.") from None
+    if end_user is None or row.created_by != end_user.id:
+        raise NotFound("Workflow run not found.")
+    live = services.workflows.live(workflow_run_id)
+    if live is None or live.done:
+        return sse.response(_finished_only(services.workflows.get_run(ctx.app_id, workflow_run_id)))
+    keys = StreamKeys(
+        task_id=live.task_id,
+        workflow_run_id=live.run_id,
+        workflow_id=live.workflow_id,
+        end_user_id=live.end_user_id,
+        session_id=live.session_id,
+        conversation_id=live.conversation_id,
+        message_id=live.message_id,
+        message_created_at=live.message_created_at,
+    )
+    return sse.response(_relay(live, keys, replay=q.include_state_snapshot), initial_ping=True)

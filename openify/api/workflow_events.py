@@ -1,0 +1,230 @@
+"""Typed workflow events -> Dify's workflow and chatflow event payloads (framing is api/sse.py's).
+
+Field sets are Dify's `task_entities.py` stream responses; `data.id` of iteration and loop events is the
+node id, as Dify sends it. Workflow apps stream End output as `text_chunk`; chatflows stream Answer output as
+`message` events.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from openify.engine.events import (
+    IterationCompleted,
+    IterationNext,
+    IterationStarted,
+    LoopCompleted,
+    LoopNext,
+    LoopStarted,
+    NodeFinished,
+    NodeRetry,
+    NodeStarted,
+    TextChunk,
+    WorkflowEvent,
+    WorkflowFinished,
+    WorkflowStarted,
+)
+
+
+@dataclass(frozen=True, slots=True)
+class StreamKeys:
+    """What every frame of one run carries besides its event data."""
+
+    task_id: str
+    workflow_run_id: str
+    workflow_id: str
+    end_user_id: str
+    session_id: str
+    # chatflow only
+    conversation_id: str | None = None
+    message_id: str | None = None
+    message_created_at: int = 0
+
+    @property
+    def chat(self) -> bool:
+        return self.message_id is not None
+
+    def top(self, event: str) -> dict[str, Any]:
+        if self.chat:
+            return {
+                "event": event,
+                "conversation_id": self.conversation_id,
+                "message_id": self.message_id,
+                "created_at": self.message_created_at,
+                "task_id": self.task_id,
+                "workflow_run_id": self.workflow_run_id,
+            }
+        return {"event": event, "workflow_run_id": self.workflow_run_id, "task_id": self.task_id}
+
+
+def _d(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    return dict(value) if value is not None else None
+
+
+def finished_data(ev: WorkflowFinished, keys: StreamKeys) -> dict[str, Any]:
+    return {
+        "id": ev.workflow_run_id,
+        "workflow_id": keys.workflow_id,
+        "status": ev.status,
+        "outputs": dict(ev.outputs),
+        "error": ev.error,
+        "elapsed_time": ev.elapsed_time,
+        "total_tokens": ev.total_tokens,
+        "total_steps": ev.total_steps,
+        "created_by": {"id": keys.end_user_id, "user": keys.session_id},
+        "created_at": ev.created_at,
+        "finished_at": ev.finished_at,
+        "exceptions_count": ev.exceptions_count,
+        "files": [dict(f) for f in ev.files],
+    }
+
+
+def blocking_data(ev: WorkflowFinished, keys: StreamKeys) -> dict[str, Any]:
+    """The blocking body's `data`: Dify leaves out created_by, exceptions_count and files there."""
+    return {
+        "id": ev.workflow_run_id,
+        "workflow_id": keys.workflow_id,
+        "status": ev.status,
+        "outputs": dict(ev.outputs),
+        "error": ev.error,
+        "elapsed_time": ev.elapsed_time,
+        "total_tokens": ev.total_tokens,
+        "total_steps": ev.total_steps,
+        "created_at": ev.created_at,
+        "finished_at": ev.finished_at,
+    }
+
+
+def _node_finished(ev: NodeFinished | NodeRetry) -> dict[str, Any]:
+    return {
+        "id": ev.id,
+        "node_id": ev.node_id,
+        "node_type": ev.node_type,
+        "title": ev.title,
+        "index": ev.index,
+        "predecessor_node_id": ev.predecessor_node_id,
+        "inputs": _d(ev.inputs),
+        "inputs_truncated": False,
+        "process_data": _d(ev.process_data),
+        "process_data_truncated": False,
+        "outputs": _d(ev.outputs),
+        "outputs_truncated": False,
+        "status": ev.status,
+        "error": ev.error,
+        "elapsed_time": ev.elapsed_time,
+        "execution_metadata": _d(ev.execution_metadata),
+        "created_at": ev.created_at,
+        "finished_at": ev.finished_at,
+        "files": [dict(f) for f in getattr(ev, "files", ())],
+        "iteration_id": ev.iteration_id,
+        "loop_id": ev.loop_id,
+    }
+
+
+def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
+    """One event's payload, or None for events this stream does not send."""
+    match ev:
+        case WorkflowStarted():
+            data: dict[str, Any] = {
+                "id": ev.workflow_run_id,
+                "workflow_id": keys.workflow_id,
+                "inputs": dict(ev.inputs),
+                "created_at": ev.created_at,
+                "reason": "initial",
+            }
+            return {**keys.top("workflow_started"), "data": data}
+        case NodeStarted():
+            data = {
+                "id": ev.id,
+                "node_id": ev.node_id,
+                "node_type": ev.node_type,
+                "title": ev.title,
+                "index": ev.index,
+                "predecessor_node_id": ev.predecessor_node_id,
+                "inputs": _d(ev.inputs),
+                "inputs_truncated": False,
+                "created_at": ev.created_at,
+                "extras": dict(ev.extras),
+                "iteration_id": ev.iteration_id,
+                "loop_id": ev.loop_id,
+                "agent_strategy": None,
+            }
+            return {**keys.top("node_started"), "data": data}
+        case NodeFinished():
+            return {**keys.top("node_finished"), "data": _node_finished(ev)}
+        case NodeRetry():
+            return {**keys.top("node_retry"), "data": {**_node_finished(ev), "retry_index": ev.retry_index}}
+        case TextChunk():
+            if keys.chat:
+                return {
+                    **keys.top("message"),
+                    "id": keys.message_id,
+                    "answer": ev.text,
+                    "from_variable_selector": list(ev.from_variable_selector),
+                }
+            text = {"text": ev.text, "from_variable_selector": list(ev.from_variable_selector)}
+            return {**keys.top("text_chunk"), "data": text}
+        case IterationStarted() | LoopStarted():
+            kind = "iteration" if isinstance(ev, IterationStarted) else "loop"
+            data = {
+                "id": ev.id,
+                "node_id": ev.node_id,
+                "node_type": ev.node_type,
+                "title": ev.title,
+                "created_at": ev.created_at,
+                "extras": dict(ev.extras),
+                "metadata": dict(ev.metadata),
+                "inputs": dict(ev.inputs),
+                "inputs_truncated": False,
+            }
+            return {**keys.top(f"{kind}_started"), "data": data}
+        case IterationNext():
+            data = {
+                "id": ev.id,
+                "node_id": ev.node_id,
+                "node_type": ev.node_type,
+                "title": ev.title,
+                "index": ev.index,
+                "created_at": ev.created_at,
+                "extras": dict(ev.extras),
+            }
+            return {**keys.top("iteration_next"), "data": data}
+        case LoopNext():
+            data = {
+                "id": ev.id,
+                "node_id": ev.node_id,
+                "node_type": ev.node_type,
+                "title": ev.title,
+                "index": ev.index,
+                "created_at": ev.created_at,
+                "pre_loop_output": ev.pre_loop_output,
+                "extras": dict(ev.extras),
+            }
+            return {**keys.top("loop_next"), "data": data}
+        case IterationCompleted() | LoopCompleted():
+            kind = "iteration" if isinstance(ev, IterationCompleted) else "loop"
+            data = {
+                "id": ev.id,
+                "node_id": ev.node_id,
+                "node_type": ev.node_type,
+                "title": ev.title,
+                "outputs": dict(ev.outputs),
+                "outputs_truncated": False,
+                "created_at": ev.created_at,
+                "extras": dict(ev.extras),
+                "inputs": dict(ev.inputs),
+                "inputs_truncated": False,
+                "status": ev.status,
+                "error": ev.error,
+                "elapsed_time": ev.elapsed_time,
+                "total_tokens": ev.total_tokens,
+                "execution_metadata": dict(ev.execution_metadata),
+                "finished_at": ev.finished_at,
+                "steps": ev.steps,
+            }
+            return {**keys.top(f"{kind}_completed"), "data": data}
+        case WorkflowFinished():
+            return {**keys.top("workflow_finished"), "data": finished_data(ev, keys)}
+    return None

@@ -1,0 +1,1 @@
+"""Workflow and chatflow runs: published versions, the run service, its recorder and live event relay, the ports."""

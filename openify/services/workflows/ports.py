@@ -1,0 +1,56 @@
+"""The engine's ports, implemented by Openify's services: models, sandbox, HTTP, knowledge, conversation state."""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any
+
+from openify.engine.graph import Graph
+from openify.engine.ports import ConversationHistory, HttpClient, KnowledgeRetriever, Ports
+from openify.providers.base import ModelResolver
+from openify.security.sandbox import Sandbox
+from openify.services.workflows.conversation_variables import ConversationVariableStore
+from openify.storage.db import Database
+from openify.storage.tables import App
+
+
+class KnowledgeAdapter:
+    """`services.knowledge.retrieve_for_workflow`, sync or async, as the engine's KnowledgeRetriever."""
+
+    def __init__(self, retrieve: Callable[..., Any]) -> None:
+        self._retrieve = retrieve
+
+    async def retrieve(
+        self, dataset_ids: Sequence[str], query: str, config: Mapping[str, Any]
+    ) -> list[Mapping[str, Any]]:
+        if inspect.iscoroutinefunction(self._retrieve):
+            records = await self._retrieve(list(dataset_ids), query, dict(config))
+        else:
+            records = await asyncio.to_thread(self._retrieve, list(dataset_ids), query, dict(config))
+        return list(records)
+
+
+class WorkflowPorts:
+    """Builds the Ports of one app's graph. Optional services (knowledge, chat history) are looked up on
+    `services` when a graph is first run, so areas that land later plug in without changes here."""
+
+    def __init__(self, db: Database, models: ModelResolver, sandbox: Sandbox, services: object) -> None:
+        self._db, self._models, self._sandbox, self._services = db, models, sandbox, services
+        self.http: HttpClient | None = None
+        self.history: ConversationHistory | None = None
+
+    def _knowledge(self) -> KnowledgeRetriever | None:
+        retrieve = getattr(getattr(self._services, "knowledge", None), "retrieve_for_workflow", None)
+        return KnowledgeAdapter(retrieve) if retrieve is not None else None
+
+    def __call__(self, app: App, graph: Graph) -> Ports:
+        return Ports(
+            models=self._models,
+            knowledge=self._knowledge(),
+            conversation_variables=ConversationVariableStore(self._db, app.id, graph.conversation_variables),
+            history=self.history,
+            sandbox=self._sandbox,
+            http=self.http,
+        )

@@ -1,0 +1,184 @@
+"""Stores a run as it goes: the run row first, node executions in batches, the final state before it is announced.
+
+Writes run in a worker thread (SQLAlchemy is sync) and one at a time per run, so the event loop never waits
+on the database and rows land in order.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import time
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import Table, bindparam, insert, update
+
+from openify.engine.events import (
+    IterationCompleted,
+    IterationStarted,
+    LoopCompleted,
+    LoopStarted,
+    NodeFinished,
+    NodeRetry,
+    NodeStarted,
+    WorkflowEvent,
+    WorkflowFinished,
+)
+from openify.storage.db import Database
+from openify.storage.tables import NodeExecution, WorkflowRun
+from openify.storage.tables.base import utcnow
+
+FLUSH_INTERVAL_S = 0.5
+FLUSH_ROWS = 200
+_NODE: Table = NodeExecution.__table__  # type: ignore[assignment]  # declared tables are Tables
+_RUN: Table = WorkflowRun.__table__  # type: ignore[assignment]
+_COLUMNS = [c.name for c in _NODE.columns]
+
+
+def dumps(value: Any) -> str:
+    """JSON text as Dify stores it (ASCII-escaped), so keyword search matches Dify's."""
+    return json.dumps(value, default=str)
+
+
+def _ts(seconds: int | None) -> datetime | None:
+    return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None) if seconds is not None else None
+
+
+def _jsonable(value: Any) -> Any:
+    """Mappings and tuples as plain JSON values (events hold Mapping proxies and tuples)."""
+    return json.loads(dumps(value)) if value is not None else None
+
+
+class RunRecorder:
+    """Buffers one run's node executions and writes them out; `finish()` writes the final state."""
+
+    def __init__(self, db: Database, run_id: str, app_id: str) -> None:
+        self._db, self.run_id, self.app_id = db, run_id, app_id
+        self._pending: dict[str, dict[str, Any]] = {}
+        self._inserted: set[str] = set()
+        self._containers: dict[str, str] = {}  # container node id -> its execution id
+        self._lock = asyncio.Lock()
+        self._last_flush = time.monotonic()
+        self._flushing: asyncio.Task[None] | None = None
+
+    def on_event(self, ev: WorkflowEvent) -> None:
+        cls = type(ev)
+        if cls is NodeStarted:
+            assert isinstance(ev, NodeStarted)  # noqa: S101 - narrowing for mypy
+            self._pending[ev.id] = self._row(ev.id, ev, status="running", created=ev.created_at)
+        elif cls is NodeFinished:
+            assert isinstance(ev, NodeFinished)  # noqa: S101
+            row = self._pending.get(ev.id) or self._row(ev.id, ev, status=ev.status, created=ev.created_at)
+            row.update(
+                status=ev.status,
+                inputs=_jsonable(ev.inputs),
+                process_data=_jsonable(ev.process_data),
+                outputs=_jsonable(ev.outputs),
+                error=ev.error,
+                elapsed_time=ev.elapsed_time,
+                total_tokens=int(ev.execution_metadata.get("total_tokens") or 0),
+                execution_metadata=_jsonable(ev.execution_metadata),
+                finished_at=_ts(ev.finished_at),
+            )
+            self._pending[ev.id] = row
+        elif cls is NodeRetry:
+            assert isinstance(ev, NodeRetry)  # noqa: S101
+            rid = str(uuid.uuid4())  # a retry is a row of its own, as in Dify
+            row = self._row(rid, ev, status="retry", created=ev.created_at)
+            row.update(error=ev.error, elapsed_time=ev.elapsed_time, finished_at=_ts(ev.finished_at))
+            self._pending[rid] = row
+        elif cls is IterationStarted or cls is LoopStarted:
+            assert isinstance(ev, IterationStarted | LoopStarted)  # noqa: S101
+            eid = self._containers[ev.node_id] = str(uuid.uuid4())
+            row = self._row(eid, ev, status="running", created=ev.created_at)
+            row["inputs"] = _jsonable(ev.inputs)
+            self._pending[eid] = row
+        elif cls is IterationCompleted or cls is LoopCompleted:
+            assert isinstance(ev, IterationCompleted | LoopCompleted)  # noqa: S101
+            eid = self._containers.pop(ev.node_id, "") or str(uuid.uuid4())
+            row = self._pending.get(eid) or self._row(eid, ev, status=ev.status, created=ev.created_at)
+            row.update(
+                status=ev.status,
+                inputs=_jsonable(ev.inputs),
+                outputs=_jsonable(ev.outputs),
+                error=ev.error,
+                elapsed_time=ev.elapsed_time,
+                total_tokens=ev.total_tokens,
+                execution_metadata=_jsonable(ev.execution_metadata),
+                finished_at=_ts(ev.finished_at),
+            )
+            self._pending[eid] = row
+
+    def _row(self, exec_id: str, ev: Any, *, status: str, created: int) -> dict[str, Any]:
+        return {
+            "id": exec_id,
+            "run_id": self.run_id,
+            "app_id": self.app_id,
+            "index": getattr(ev, "index", 0),
+            "node_id": ev.node_id,
+            "node_type": ev.node_type,
+            "title": ev.title or "",
+            "predecessor_node_id": getattr(ev, "predecessor_node_id", None),
+            "iteration_id": getattr(ev, "iteration_id", None),
+            "loop_id": getattr(ev, "loop_id", None),
+            "status": status,
+            "inputs": None,
+            "process_data": None,
+            "outputs": None,
+            "error": None,
+            "elapsed_time": 0.0,
+            "total_tokens": 0,
+            "execution_metadata": None,
+            "created_at": _ts(created),
+            "finished_at": None,
+        }
+
+    def maybe_flush(self) -> None:
+        """Start a background write when enough has piled up; never waits."""
+        if not self._pending or (self._flushing is not None and not self._flushing.done()):
+            return
+        if len(self._pending) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
+            self._flushing = asyncio.create_task(self.flush())
+
+    async def flush(self) -> None:
+        async with self._lock:
+            if not self._pending:
+                return
+            batch, self._pending = self._pending, {}
+            self._last_flush = time.monotonic()
+            new = [r for k, r in batch.items() if k not in self._inserted]
+            old = [r for k, r in batch.items() if k in self._inserted]
+            await asyncio.to_thread(self._write, new, old)
+            self._inserted.update(r["id"] for r in new)
+
+    def _write(self, new: list[dict[str, Any]], old: list[dict[str, Any]]) -> None:
+        with self._db.engine.begin() as conn:
+            if new:
+                conn.execute(insert(_NODE), new)
+            if old:
+                values: dict[str, Any] = {c: bindparam(f"v_{c}") for c in _COLUMNS if c != "id"}
+                stmt = update(_NODE).where(_NODE.c.id == bindparam("v_key")).values(values)
+                conn.execute(stmt, [{"v_key": r["id"], **{f"v_{c}": r[c] for c in _COLUMNS if c != "id"}} for r in old])
+
+    async def finish(self, ev: WorkflowFinished) -> None:
+        """Write every pending node and the run's final state; returns once both are stored."""
+        if self._flushing is not None:
+            await self._flushing
+        await self.flush()
+        values = {
+            "status": ev.status,
+            "outputs": dumps(dict(ev.outputs)),
+            "error": ev.error,
+            "elapsed_time": ev.elapsed_time,
+            "total_tokens": ev.total_tokens,
+            "total_steps": ev.total_steps,
+            "exceptions_count": ev.exceptions_count,
+            "finished_at": _ts(ev.finished_at) or utcnow(),
+        }
+        await asyncio.to_thread(self._write_run, values)
+
+    def _write_run(self, values: dict[str, Any]) -> None:
+        with self._db.engine.begin() as conn:
+            conn.execute(update(_RUN).where(_RUN.c.id == self.run_id).values(values))

@@ -1,0 +1,341 @@
+"""The run service: starts a workflow run as a task that stores as it goes and relays its events; stop; reads.
+
+A run outlives the request that started it: the HTTP stream only subscribes to the task's relay, so a client
+that disconnects loses nothing, and `GET /workflow/{id}/events` can attach later. Runs found `running` at
+start-up belonged to a process that died; `recover()` marks them failed.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import logging
+import time
+import uuid
+from collections import OrderedDict
+from collections.abc import Awaitable, Callable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any
+
+from sqlalchemy import Table, and_, func, or_, select, update
+
+from openify.engine.events import WorkflowFinished
+from openify.engine.graph import Graph, parse_graph
+from openify.engine.node import NodeError
+from openify.engine.nodes.start import check_input
+from openify.engine.ports import Ports
+from openify.engine.runner import RunLimits, SystemInputs, WorkflowRunner
+from openify.errors import InvalidParam, NotFound
+from openify.providers.base import ModelResolver
+from openify.registry import Registries
+from openify.security.sandbox import Sandbox
+from openify.services.workflows.live import LiveRun
+from openify.services.workflows.ports import WorkflowPorts
+from openify.services.workflows.recorder import RunRecorder, dumps
+from openify.services.workflows.versions import WorkflowVersions
+from openify.settings import SandboxSettings
+from openify.storage.db import Database
+from openify.storage.tables import App, EndUser, NodeExecution, WorkflowRun, WorkflowVersion
+from openify.storage.tables.base import utcnow
+
+log = logging.getLogger("openify.workflows")
+
+PortsFactory = Callable[[App, Graph], Ports]
+OnFinish = Callable[[LiveRun, WorkflowFinished], Awaitable[None]]
+_RUNNER_CACHE = 256
+KILLED_ERROR = "The server stopped before the run finished."
+
+
+def unix(value: datetime | None) -> int | None:
+    return calendar.timegm(value.timetuple()) if value is not None else None
+
+
+@dataclass(frozen=True, slots=True)
+class LogFilters:
+    keyword: str | None = None
+    status: str | None = None
+    created_at_before: datetime | None = None
+    created_at_after: datetime | None = None
+    session_id: str | None = None
+    created_by_account: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class LogEntry:
+    run: WorkflowRun
+    end_user: EndUser | None
+
+
+class WorkflowRunService:
+    def __init__(
+        self,
+        db: Database,
+        registries: Registries,
+        versions: WorkflowVersions,
+        ports: PortsFactory,
+        limits: RunLimits | None = None,
+    ) -> None:
+        self._db, self._registries, self.versions, self._ports = db, registries, versions, ports
+        self.limits = limits or RunLimits()
+        self._runners: OrderedDict[str, WorkflowRunner] = OrderedDict()
+        self._by_run: dict[str, LiveRun] = {}
+        self._by_task: dict[str, LiveRun] = {}
+
+    # --- starting ------------------------------------------------------------------------------
+    def runner_for(self, app: App, version: WorkflowVersion) -> WorkflowRunner:
+        """The engine runner of a version, built once and kept (graph parsing and node setup are not free)."""
+        runner = self._runners.get(version.id)
+        if runner is None:
+            dsl = {"app": {"mode": app.mode}, "workflow": version.workflow}
+            graph = parse_graph(dsl)
+            runner = WorkflowRunner(graph, self._registries, self._ports(app, graph), self.limits)
+            self._runners[version.id] = runner
+            if len(self._runners) > _RUNNER_CACHE:
+                self._runners.popitem(last=False)
+        else:
+            self._runners.move_to_end(version.id)
+        return runner
+
+    def version_of(self, app: App, workflow_id: str | None) -> WorkflowVersion:
+        return self.versions.get(app, workflow_id) if workflow_id is not None else self.versions.published(app)
+
+    def prepare_inputs(self, runner: WorkflowRunner, inputs: Mapping[str, Any]) -> dict[str, Any]:
+        """Check `inputs` against the Start node's form as Dify does before a run; a bad value is invalid_param."""
+        if not isinstance(inputs, Mapping):
+            raise InvalidParam("inputs must be a JSON object")
+        start = runner.graph.nodes[runner.graph.root_id]
+        out: dict[str, Any] = {}
+        for var in start.data.get("variables") or []:
+            if isinstance(var, Mapping) and var.get("variable"):
+                name = str(var["variable"])
+                try:
+                    value = check_input(var, inputs.get(name))
+                except NodeError as exc:
+                    raise InvalidParam(str(exc)) from None
+                if value is not None or name in inputs:
+                    out[name] = value
+        return out
+
+    async def start(
+        self,
+        app: App,
+        end_user: EndUser,
+        inputs: Mapping[str, Any],
+        *,
+        files: Sequence[Mapping[str, Any]] = (),
+        workflow_id: str | None = None,
+        query: str = "",
+        conversation_id: str | None = None,
+        message_id: str | None = None,
+        message_created_at: int = 0,
+        dialogue_count: int = 1,
+        on_finish: OnFinish | None = None,
+    ) -> LiveRun:
+        """Validate, store the run row, and start the run's task. Raises InvalidParam before anything is stored."""
+        version = await asyncio.to_thread(self.version_of, app, workflow_id)
+        runner = self.runner_for(app, version)
+        prepared = self.prepare_inputs(runner, inputs)
+        chat = app.mode == "advanced-chat"
+        run_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
+        system = SystemInputs(
+            user_id=end_user.session_id,
+            files=list(files),
+            query=query,
+            conversation_id=conversation_id or "",
+            dialogue_count=dialogue_count,
+            app_id=app.id,
+            workflow_id=version.id,
+        )
+        sys_inputs: dict[str, Any] = {
+            "sys.files": list(files),
+            "sys.user_id": end_user.session_id,
+            "sys.app_id": app.id,
+            "sys.workflow_id": version.id,
+            "sys.workflow_run_id": run_id,
+        }
+        if chat:
+            sys_inputs.update({"sys.query": query, "sys.dialogue_count": dialogue_count})
+            sys_inputs["sys.conversation_id"] = conversation_id or ""
+        else:
+            sys_inputs["sys.timestamp"] = int(time.time())
+        run_inputs = {**prepared, **sys_inputs}
+        row = WorkflowRun(
+            id=run_id,
+            app_id=app.id,
+            workflow_id=version.id,
+            version=version.version,
+            type="chat" if chat else "workflow",
+            task_id=task_id,
+            triggered_from="app-run",
+            status="running",
+            inputs=dumps(run_inputs),
+            created_by=end_user.id,
+            created_by_session_id=end_user.session_id,
+            conversation_id=conversation_id,
+            message_id=message_id,
+        )
+        await asyncio.to_thread(self._insert, row)
+        run = runner.start(run_inputs, system, run_id=run_id)
+        live = LiveRun(
+            run_id=run_id,
+            task_id=task_id,
+            app_id=app.id,
+            workflow_id=version.id,
+            end_user_id=end_user.id,
+            session_id=end_user.session_id,
+            run=run,
+            conversation_id=conversation_id,
+            message_id=message_id,
+            message_created_at=message_created_at,
+        )
+        self._by_run[run_id], self._by_task[task_id] = live, live
+        live.task = asyncio.create_task(self._drive(live, RunRecorder(self._db, run_id, app.id), on_finish))
+        return live
+
+    def _insert(self, row: WorkflowRun) -> None:
+        with self._db.session() as s:
+            s.add(row)
+
+    async def _drive(self, live: LiveRun, recorder: RunRecorder, on_finish: OnFinish | None) -> None:
+        finished: WorkflowFinished | None = None
+        try:
+            async for ev in live.run.events():
+                recorder.on_event(ev)
+                if type(ev) is WorkflowFinished:
+                    finished = ev
+                    continue
+                live.publish(ev)
+                recorder.maybe_flush()
+        except Exception as exc:  # the engine ends runs itself; this is a safety net so the run is never left open
+            log.exception("workflow run %s crashed", live.run_id)
+            finished = _failed(live.run_id, str(exc) or type(exc).__name__)
+        finally:
+            if finished is None:  # cancelled: the server is shutting down
+                finished = _failed(live.run_id, KILLED_ERROR)
+            try:
+                await recorder.finish(finished)
+                if on_finish is not None:
+                    await on_finish(live, finished)
+            except Exception:
+                log.exception("storing the end of workflow run %s failed", live.run_id)
+            finally:
+                live.publish(finished)
+                live.close()
+                self._by_run.pop(live.run_id, None)
+                self._by_task.pop(live.task_id, None)
+
+    # --- control -------------------------------------------------------------------------------
+    def stop(self, task_id: str) -> None:
+        """Stop a live run by task id; unknown or finished tasks are ignored, as in Dify."""
+        live = self._by_task.get(task_id)
+        if live is not None:
+            live.stop()
+
+    def live(self, run_id: str) -> LiveRun | None:
+        return self._by_run.get(run_id)
+
+    async def shutdown(self) -> None:
+        """Cancel live runs (their rows are marked failed now, or by `recover()` on the next start)."""
+        tasks = [lv.task for lv in self._by_run.values() if lv.task is not None]
+        for t in tasks:
+            t.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def recover(self) -> int:
+        """Mark runs and node executions left `running` by a dead process as failed; returns how many runs."""
+        now = utcnow()
+        runs: Table = WorkflowRun.__table__  # type: ignore[assignment]  # declared tables are Tables
+        nodes: Table = NodeExecution.__table__  # type: ignore[assignment]
+        with self._db.engine.begin() as conn:
+            n = conn.execute(
+                update(runs)
+                .where(runs.c.status == "running")
+                .values(status="failed", error=KILLED_ERROR, finished_at=now)
+            ).rowcount
+            conn.execute(
+                update(nodes)
+                .where(nodes.c.status == "running")
+                .values(status="failed", error=KILLED_ERROR, finished_at=now)
+            )
+        if n:
+            log.warning("marked %d interrupted workflow run(s) as failed", n)
+        return int(n)
+
+    # --- reads ---------------------------------------------------------------------------------
+    def get_run(self, app_id: str, run_id: str) -> WorkflowRun:
+        with self._db.session() as s:
+            row = s.get(WorkflowRun, run_id)
+        if row is None or row.app_id != app_id:
+            raise NotFound("Workflow run not found.")
+        return row
+
+    def node_executions(self, run_id: str) -> list[NodeExecution]:
+        with self._db.session() as s:
+            return list(
+                s.scalars(select(NodeExecution).where(NodeExecution.run_id == run_id).order_by(NodeExecution.index))
+            )
+
+    def logs(self, app_id: str, filters: LogFilters, page: int, limit: int) -> tuple[int, list[LogEntry]]:
+        """Runs of the app, newest first, filtered as Dify's workflow app logs."""
+        conds: list[Any] = [WorkflowRun.app_id == app_id, WorkflowRun.status != "running"]
+        if filters.status:
+            conds.append(WorkflowRun.status == filters.status)
+        if filters.created_at_before is not None:
+            conds.append(WorkflowRun.created_at <= filters.created_at_before)
+        if filters.created_at_after is not None:
+            conds.append(WorkflowRun.created_at >= filters.created_at_after)
+        if filters.session_id:
+            conds.append(WorkflowRun.created_by_session_id == filters.session_id)
+        if filters.created_by_account:
+            conds.append(False)  # runs through the Service API are never created by a console account
+        if filters.keyword:
+            # Dify matches the ASCII-escaped JSON text of inputs and outputs, the end user, and the run id.
+            escaped = filters.keyword[:30].encode("unicode_escape").decode("utf-8")
+            like = "%" + escaped.replace("%", r"\%").replace("_", r"\_") + "%"
+            kw: list[Any] = [
+                WorkflowRun.inputs.ilike(like, escape="\\"),
+                WorkflowRun.outputs.ilike(like, escape="\\"),
+                WorkflowRun.created_by_session_id.ilike(like, escape="\\"),
+            ]
+            try:
+                kw.append(WorkflowRun.id == str(uuid.UUID(filters.keyword)))
+            except ValueError:
+                pass
+            conds.append(or_(*kw))
+        where = and_(*conds)
+        with self._db.session() as s:
+            total = int(s.scalar(select(func.count()).select_from(WorkflowRun).where(where)) or 0)
+            rows = s.execute(
+                select(WorkflowRun, EndUser)
+                .outerjoin(EndUser, EndUser.id == WorkflowRun.created_by)
+                .where(where)
+                .order_by(WorkflowRun.created_at.desc(), WorkflowRun.id)
+                .offset((page - 1) * limit)
+                .limit(limit)
+            ).all()
+        return total, [LogEntry(r, u) for r, u in rows]
+
+
+def _failed(run_id: str, error: str) -> WorkflowFinished:
+    now = int(time.time())
+    return WorkflowFinished(
+        workflow_run_id=run_id,
+        status="failed",
+        outputs={},
+        error=error,
+        elapsed_time=0.0,
+        total_tokens=0,
+        total_steps=0,
+        exceptions_count=0,
+        created_at=now,
+        finished_at=now,
+    )
+
+
+def workflow_service(
+    db: Database, registries: Registries, models: ModelResolver, sandbox: SandboxSettings, services: object
+) -> WorkflowRunService:
+    """The run service with Openify's ports (the container calls this)."""
+    ports = WorkflowPorts(db, models, Sandbox(sandbox), services)
+    return WorkflowRunService(db, registries, WorkflowVersions(db), ports)

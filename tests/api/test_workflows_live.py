@@ -1,0 +1,98 @@
+"""Workflow runs over real HTTP against `openify serve`: stop, client disconnect, resume, a killed server."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+from pathlib import Path
+
+import httpx
+
+from tests.api.dify import assert_dify_error
+from tests.api.workflow_kit import SLOW, EventReader, sse_events
+from tests.conftest import LiveServer, start_server, stop_server
+
+
+def _import(server: LiveServer, tmp_path: Path, text: str) -> dict[str, str]:
+    path = tmp_path / "app.yml"
+    path.write_text(text, encoding="utf-8")
+    r = server.cli("app", "import", str(path))
+    assert r.returncode == 0, r.stderr
+    return {"Authorization": f"Bearer {json.loads(r.stdout)['api_key']}"}
+
+
+async def test_stop_ends_a_live_run_as_stopped(live_server: LiveServer, tmp_path: Path) -> None:
+    auth = _import(live_server, tmp_path, SLOW)
+    body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
+    async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as client:
+        async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
+            reader = EventReader(r)
+            await reader.until("node_started")
+            started = await reader.until("node_started")  # the 2 s code node is running now
+            task_id = started[-1]["task_id"]
+            stop = await client.post(f"/v1/workflows/tasks/{task_id}/stop", headers=auth, json={"user": "someone-else"})
+            assert stop.json() == {"result": "success"}
+            rest = await reader.until()
+        fin = rest[-1]
+        assert fin["event"] == "workflow_finished"
+        assert fin["data"]["status"] == "stopped" and fin["data"]["error"] == "Stopped by user."
+        assert fin["data"]["elapsed_time"] < 1.8  # the 2 s node was cut short
+        stored = (await client.get(f"/v1/workflows/run/{fin['workflow_run_id']}", headers=auth)).json()
+        assert stored["status"] == "stopped"
+        unknown = await client.post("/v1/workflows/tasks/nope/stop", headers=auth, json={"user": "u1"})
+        assert unknown.json() == {"result": "success"}
+        missing_user = await client.post(f"/v1/workflows/tasks/{task_id}/stop", headers=auth, json={})
+        assert_dify_error(missing_user, 400, "invalid_param")
+
+
+async def test_disconnect_does_not_stop_the_run_and_events_resume(live_server: LiveServer, tmp_path: Path) -> None:
+    auth = _import(live_server, tmp_path, SLOW)
+    body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
+    async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as client:
+        async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
+            first = await EventReader(r).until("workflow_started")
+        run_id = first[-1]["workflow_run_id"]
+        # The client hung up while the 2 s node runs; the run goes on. Resuming with the snapshot replays it.
+        params = {"user": "u1", "include_state_snapshot": "true"}
+        async with client.stream("GET", f"/v1/workflow/{run_id}/events", headers=auth, params=params) as r:
+            resumed = await EventReader(r).until()
+        names = [e["event"] for e in resumed]
+        assert names[:3] == ["ping", "workflow_started", "node_started"]
+        assert names[-1] == "workflow_finished" and resumed[-1]["data"]["outputs"] == {"done": "yes"}
+        # Finished: one workflow_finished frame whose task_id is the run id.
+        r = await client.get(f"/v1/workflow/{run_id}/events", headers=auth, params={"user": "u1"})
+        (only,) = sse_events(r.text)
+        assert only["event"] == "workflow_finished" and only["task_id"] == run_id == only["workflow_run_id"]
+        assert only["data"]["status"] == "succeeded" and only["data"]["outputs"] == {"done": "yes"}
+        other = await client.get(f"/v1/workflow/{run_id}/events", headers=auth, params={"user": "u2"})
+        assert_dify_error(other, 404, "not_found")
+        assert_dify_error(await client.get(f"/v1/workflow/{run_id}/events", headers=auth), 400, "invalid_param")
+
+
+async def test_run_killed_with_the_server_is_failed_on_restart(tmp_path: Path, database_url: str) -> None:
+    server = start_server(tmp_path / "live", database_url)
+    try:
+        auth = _import(server, tmp_path, SLOW)
+        body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
+                reader = EventReader(r)
+                await reader.until("node_started")
+                running = await reader.until("node_started")
+                run_id = running[-1]["workflow_run_id"]
+                os.kill(server.process.pid, signal.SIGKILL)
+        server.process.wait()
+    finally:
+        stop_server(server)
+    server = start_server(tmp_path / "live", database_url)
+    try:
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            detail = (await client.get(f"/v1/workflows/run/{run_id}", headers=auth)).json()
+            assert detail["status"] == "failed"
+            assert detail["error"] == "The server stopped before the run finished."
+            assert detail["finished_at"] is not None
+            logs = (await client.get("/v1/workflows/logs", headers=auth, params={"status": "failed"})).json()
+            assert [d["id"] for d in logs["data"]] == [run_id]
+    finally:
+        stop_server(server)
