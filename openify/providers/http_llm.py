@@ -29,7 +29,7 @@ from openify.providers.base import (
 )
 from openify.providers.clients import ClientPool
 from openify.providers.config import ModelTarget
-from openify.providers.event_stream import iter_sse_json
+from openify.providers.event_stream import SSEDecoder
 from openify.providers.failures import UpstreamStatusError, backoff_s, is_retryable, map_provider_errors
 from openify.providers.usage import measure
 
@@ -88,6 +88,7 @@ class HttpLLM(ABC):
         self._refuse_unsupported(request)
         target, config = self.target, self.target.config
         url, headers, body = self._prepare(request)
+        headers = {"Accept-Encoding": "identity", **headers}  # compressing a token stream only adds latency
         started, first_token = time.perf_counter(), None
         with map_provider_errors(target.provider, target.secrets):
             client = self._clients.async_client(target.provider, config)
@@ -101,12 +102,19 @@ class HttpLLM(ABC):
                         if response.status_code >= 400:
                             await response.aread()
                             raise UpstreamStatusError.from_response(response)
-                        async for payload in iter_sse_json(response):
-                            for delta in parser.feed(payload):
-                                if first_token is None:
-                                    first_token = time.perf_counter()
-                                yield delta
-                        for delta in parser.close():
+                        decoder = SSEDecoder()
+                        # Asked for identity encoding, the raw body is the body, one generator level less per
+                        # token. Read to the end even after [DONE]: leaving early closes a reusable connection.
+                        compressed = "content-encoding" in response.headers
+                        async for chunk in response.aiter_bytes() if compressed else response.aiter_raw():
+                            for payload in decoder.feed(chunk):
+                                for delta in parser.feed(payload):
+                                    if first_token is None:
+                                        first_token = time.perf_counter()
+                                    yield delta
+                        for delta in [d for payload in decoder.flush() for d in parser.feed(payload)] + [
+                            *parser.close()
+                        ]:
                             if first_token is None:
                                 first_token = time.perf_counter()
                             yield delta

@@ -78,6 +78,10 @@ class _ChatParser(StreamParser):
             return _NO_DELTAS
         choice = choices[0]
         delta = choice.get("delta") or {}
+        content = delta.get("content")
+        if content and len(delta) == 1 and not self._thinking and choice.get("finish_reason") is None:
+            self.text.append(content)  # the common case, one token of text: kept short for throughput
+            return (TextDelta(content),)
         deltas: list[Delta] = []
         # Reasoning models (DeepSeek R1, QwQ) send their thoughts apart; Dify shows them in <think> tags.
         reasoning = delta.get("reasoning_content")
@@ -86,7 +90,6 @@ class _ChatParser(StreamParser):
                 self._thinking, reasoning = True, "<think>\n" + reasoning
             self.text.append(reasoning)
             deltas.append(TextDelta(reasoning))
-        content = delta.get("content")
         if content:
             if self._thinking:
                 self._thinking, content = False, "\n</think>" + content
