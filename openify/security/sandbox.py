@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import marshal
 import os
 import resource
 import selectors
@@ -37,6 +38,7 @@ import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
+from types import CodeType
 from typing import Any, Literal
 
 from openify.security.errors import SandboxError
@@ -52,6 +54,9 @@ _STDERR_CAP = 64 * 1024
 _NODE_HEADROOM_MB = 1024  # V8 reserves ~800 MB of address space before running anything
 _FILES = 64
 _UID_RANGE = 1000
+_PYTHON_LOADER = (
+    "import marshal,sys;c,r=marshal.loads(sys.stdin.buffer.read());g={'__name__':'sandbox_boot'};exec(c,g);g['boot'](r)"
+)
 _PRLIMIT_NAMES = {
     resource.RLIMIT_CPU: "cpu",
     resource.RLIMIT_AS: "as",
@@ -176,7 +181,7 @@ class Sandbox:
                 os.chown(tmp, uid, uid)
             if language == "python3":
                 rlimits = self._rlimits(self.limits.memory_mb)
-                argv, payload = self._python_argv(uid, rlimits), self._python_request(code, inputs, tmp)
+                argv, payload = self._python_argv(uid, rlimits), self._python_request(request, tmp)
             else:
                 rlimits = self._rlimits(self.limits.memory_mb + _NODE_HEADROOM_MB)
                 argv, payload = self._node_argv(tmp, uid, rlimits), request.encode()
@@ -185,9 +190,10 @@ class Sandbox:
             raise
         return _Launch(argv=argv, payload=payload, tmp=tmp, uid=uid, rlimits=rlimits)
 
-    def _python_request(self, code: str, inputs: dict[str, Any], tmp: str) -> bytes:
-        request = {"code": code, "inputs": inputs, "tmp": tmp, "read_roots": self._read_roots, "path": self._site_path}
-        return json.dumps(request, ensure_ascii=False).encode()
+    def _python_request(self, request_json: str, tmp: str) -> bytes:
+        # Plain JSON types only (the round trip drops subclasses), marshalled: the child then needs no json.
+        request = json.loads(request_json) | {"tmp": tmp, "read_roots": self._read_roots, "path": self._site_path}
+        return marshal.dumps((self._python_boot, request))
 
     def _rlimits(self, memory_mb: int) -> list[tuple[int, int, int]]:
         cpu, memory = self.limits.cpu_time_s, memory_mb * 1024 * 1024
@@ -215,7 +221,7 @@ class Sandbox:
         cmd = self._prefix(uid, rlimits)
         if uid is None and self._root and self._setpriv:
             cmd += [self._setpriv, "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"]
-        return [*cmd, sys.executable, "-I", "-S", "-B", "-c", self._python_boot]
+        return [*cmd, sys.executable, "-I", "-S", "-B", "-c", _PYTHON_LOADER]
 
     def _node_argv(self, tmp: str, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
         assert self._node is not None  # noqa: S101 - checked by the caller
@@ -431,8 +437,9 @@ class Sandbox:
         return "--experimental-permission" if major >= 20 else None
 
     @cached_property
-    def _python_boot(self) -> str:
-        return (_HERE / "sandbox_boot.py").read_text(encoding="utf-8")
+    def _python_boot(self) -> CodeType:
+        # Compiled once here and sent as marshal data: the child neither reads nor compiles it.
+        return compile((_HERE / "sandbox_boot.py").read_text(encoding="utf-8"), str(_HERE / "sandbox_boot.py"), "exec")
 
     @cached_property
     def _node_boot(self) -> str:
