@@ -2,6 +2,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import pytest
+
 from openify.knowledge.keyword.bm25 import BM25KeywordIndex
 from openify.knowledge.keyword.tokenizer import tokenize
 from openify.registry import Registries
@@ -67,3 +69,22 @@ def test_persist_and_reload(registries: Registries, tmp_path: Path) -> None:
     assert again.search("上海港口", 2) == index.search("上海港口", 2)
     assert again.search("boundary layer", 2) == []
     assert again.rebuilds == 0  # the saved matrix was loaded, not rebuilt
+
+
+def test_added_chunks_score_exactly_as_in_a_rebuilt_matrix() -> None:
+    import random
+
+    words = "alpha beta gamma wing flow pressure shock boundary layer heat 北京 长江 大学".split()
+    rng = random.Random(0)
+    texts = [" ".join(rng.choices(words, k=rng.randint(3, 40))) for _ in range(500)]
+    ids = [f"c{i}" for i in range(500)]
+    delta = BM25KeywordIndex()
+    delta.add(ids, texts)  # scored from postings, no matrix
+    rebuilt = BM25KeywordIndex()
+    rebuilt.add(ids, texts)
+    rebuilt._rebuild()  # the matrix path, as after a large batch or a reload
+    for query in ("shock wing", "heat heat layer", "北京 flow"):
+        a, b = delta.search(query, 10), rebuilt.search(query, 10)
+        assert [c for c, _ in a] == [c for c, _ in b]
+        assert [s for _, s in a] == pytest.approx([s for _, s in b], rel=1e-5)
+    assert delta.rebuilds == 0 and rebuilt.rebuilds == 1

@@ -1,32 +1,37 @@
 """BM25 keyword index on bm25s, with jieba tokens for Chinese.
 
-bm25s builds an immutable sparse matrix, so changes are made cheap this way:
-- deletes take effect at once through a mask on the scores; the rows are dropped at the next rebuild;
-- adds are tokenised at once (the costly part) and the matrix is rebuilt lazily, on the first query
-  after a change, from the stored tokens, so a batch of adds costs one rebuild.
+bm25s builds an immutable sparse matrix; this index keeps changes cheap:
+- deletes take effect at once through a mask on the scores; rows are dropped at the next rebuild;
+- adds are tokenised at once (the costly part) into a small delta segment, scored in Python with the
+  main matrix's statistics (N, document frequencies, average length: Lucene's BM25, as bm25s), so
+  a new chunk matches on the very next query and ranks as if it were in the matrix;
+- the matrix is rebuilt from the stored tokens only when the delta outgrows a tenth of it (or a
+  quarter of its rows are deleted), so rebuilds cost O(1) amortised per added chunk.
 """
 
 from __future__ import annotations
 
 import json
 import logging
+import math
 import threading
+from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
 from pathlib import Path
 from typing import ClassVar
 
 import bm25s  # type: ignore[import-untyped]  # bm25s is untyped
 import numpy as np
+import numpy.typing as npt
 
 from openify.knowledge.keyword.tokenizer import tokenize
 from openify.registry import Registries
 
 _DOCS = "docs.jsonl"
 _MATRIX = "bm25s"
-
-
-def _quiet_bm25s() -> None:
-    logging.getLogger("bm25s").setLevel(logging.WARNING)
+MIN_DELTA = 2_000  # a delta this small never forces a rebuild
+DELTA_SHARE = 0.10  # rebuild when the delta passes this share of the matrix
+DEAD_SHARE = 0.25  # rebuild when this share of the matrix is deleted
 
 
 class BM25KeywordIndex:
@@ -41,7 +46,11 @@ class BM25KeywordIndex:
         self._row: dict[str, int] = {}
         self._alive = np.zeros(0, dtype=bool)
         self._model: bm25s.BM25 | None = None
-        self._stale = False  # rows were added (or too many deleted) since the matrix was built
+        self._main_rows = 0  # rows [0, main_rows) are in the matrix; the rest are the delta
+        self._df: dict[str, int] = {}  # document frequencies of the matrix
+        self._avgdl = 1.0
+        self._postings: dict[str, list[tuple[int, int]]] = {}  # delta: token -> [(row, tf)]
+        self._delta_tokens = 0
         self.rebuilds = 0
         if directory is not None and (directory / _DOCS).exists():
             self._load(directory)
@@ -56,9 +65,13 @@ class BM25KeywordIndex:
             start = len(self._ids)
             self._ids.extend(ids)
             self._tokens.extend(tokens)
-            self._row.update((cid, start + i) for i, cid in enumerate(ids))
             self._alive = np.concatenate([self._alive, np.ones(len(ids), dtype=bool)])
-            self._stale = True
+            for i, (cid, toks) in enumerate(zip(ids, tokens, strict=True)):
+                row = start + i
+                self._row[cid] = row
+                self._delta_tokens += len(toks)
+                for tok, tf in Counter(toks).items():
+                    self._postings.setdefault(tok, []).append((row, tf))
 
     def delete(self, ids: Iterable[str]) -> None:
         with self._lock:
@@ -66,33 +79,38 @@ class BM25KeywordIndex:
                 row = self._row.pop(cid, None)
                 if row is not None:
                     self._alive[row] = False
-            dead = len(self._ids) - len(self._row)
-            if dead > 1000 and dead > len(self._ids) // 4:
-                self._stale = True  # compact: dead rows still weigh on document frequencies
 
     def count(self) -> int:
         return len(self._row)
+
+    def _needs_rebuild(self) -> bool:
+        delta = len(self._ids) - self._main_rows
+        if delta > max(MIN_DELTA, DELTA_SHARE * self._main_rows):
+            return True
+        dead = self._main_rows - int(np.count_nonzero(self._alive[: self._main_rows]))
+        return dead > 1000 and dead > DEAD_SHARE * self._main_rows
 
     # --- queries -------------------------------------------------------------------------------
     def search(self, query: str, top_k: int, filter_ids: Collection[str] | None = None) -> list[tuple[str, float]]:
         q = tokenize(query)
         with self._lock:
-            if self._stale:
+            if self._needs_rebuild():
                 self._rebuild()
-            model = self._model
-            if model is None or not q or top_k <= 0:
+            if not q or top_k <= 0 or not self._row:
                 return []
-            qids = model.get_tokens_ids(q)
-            if not qids:
-                return []
-            scores = model.get_scores_from_ids(qids)
-            mask = self._alive[: len(scores)]
+            scores = np.zeros(len(self._ids), dtype=np.float32)
+            if self._model is not None:
+                qids = self._model.get_tokens_ids(q)
+                if qids:
+                    scores[: self._main_rows] = self._model.get_scores_from_ids(qids)
+            self._score_delta(q, scores)
+            mask = self._alive
             if filter_ids is not None:
                 rows = np.fromiter((r for cid in filter_ids if (r := self._row.get(cid)) is not None), dtype=np.int64)
                 allowed = np.zeros(len(scores), dtype=bool)
                 allowed[rows] = True
                 mask = mask & allowed
-            scores = np.where(mask, scores, 0.0)
+            scores = np.where(mask, scores, np.float32(0.0))
             k = min(top_k, int(np.count_nonzero(scores)))
             if k == 0:
                 return []
@@ -100,8 +118,27 @@ class BM25KeywordIndex:
             top = top[np.argsort(-scores[top], kind="stable")]
             return [(self._ids[i], float(scores[i])) for i in top]
 
+    def _score_delta(self, query: list[str], scores: npt.NDArray[np.float32]) -> None:
+        # Statistics of matrix and delta together: exact when the matrix is empty, and within a tenth
+        # of the matrix's own (which it keeps until the next rebuild) otherwise.
+        delta_rows = len(self._ids) - self._main_rows
+        if not delta_rows:
+            return
+        n = self._main_rows + delta_rows
+        avgdl = (self._avgdl * self._main_rows + self._delta_tokens) / n or 1.0
+        for tok in set(query):
+            postings = self._postings.get(tok)
+            if not postings:
+                continue
+            df = self._df.get(tok, 0) + len(postings)
+            idf = math.log(1 + (n - df + 0.5) / (df + 0.5))  # bm25s's "lucene" idf
+            weight = idf * query.count(tok)  # bm25s sums a repeated query token once per occurrence
+            for row, tf in postings:
+                norm = self.k1 * (1 - self.b + self.b * len(self._tokens[row]) / avgdl)
+                scores[row] += weight * tf / (tf + norm)
+
     def _rebuild(self) -> None:
-        _quiet_bm25s()
+        logging.getLogger("bm25s").setLevel(logging.WARNING)
         keep = np.flatnonzero(self._alive)
         if len(keep) < len(self._ids):
             self._ids = [self._ids[i] for i in keep]
@@ -113,15 +150,25 @@ class BM25KeywordIndex:
             model = bm25s.BM25(k1=self.k1, b=self.b)
             model.index(self._tokens, show_progress=False)
             self._model = model
-        self._stale = False
+        self._set_main_stats()
         self.rebuilds += 1
+
+    def _set_main_stats(self) -> None:
+        self._main_rows = len(self._ids)
+        self._postings, self._delta_tokens = {}, 0
+        df: Counter[str] = Counter()
+        for toks in self._tokens:
+            df.update(set(toks))
+        self._df = dict(df)
+        self._avgdl = max(1.0, sum(len(t) for t in self._tokens) / max(1, len(self._tokens)))
 
     # --- persistence ---------------------------------------------------------------------------
     def persist(self) -> None:
+        """Write tokens and matrix (rebuilt first when there is a delta or deleted rows)."""
         if self.directory is None:
             raise ValueError("this index has no directory")
         with self._lock:
-            if self._stale or len(self._row) < len(self._ids):
+            if self._main_rows < len(self._ids) or len(self._row) < len(self._ids):
                 self._rebuild()
             self.directory.mkdir(parents=True, exist_ok=True)
             tmp = self.directory / f"{_DOCS}.tmp"
@@ -140,13 +187,15 @@ class BM25KeywordIndex:
                 self._ids.append(cid)
                 self._tokens.append(toks.split(" ") if toks else [])
         self._alive = np.ones(len(self._ids), dtype=bool)
-        self._stale = True
         matrix = directory / _MATRIX
         if self._ids and matrix.exists():
-            _quiet_bm25s()
+            logging.getLogger("bm25s").setLevel(logging.WARNING)
             model = bm25s.BM25.load(str(matrix), show_progress=False)
             if int(model.scores["num_docs"]) == len(self._ids):
-                self._model, self._stale = model, False
+                self._model = model
+                self._set_main_stats()
+                return
+        self._rebuild()
 
 
 def register(r: Registries) -> None:

@@ -28,9 +28,16 @@ class HnswVectorStore:
     name: ClassVar[str] = "hnswlib"
 
     def __init__(
-        self, directory: Path | None, dimensions: int, m: int = 32, ef_construction: int = 200, ef_search: int = 128
+        self,
+        directory: Path | None,
+        dimensions: int,
+        m: int = 32,
+        ef_construction: int = 200,
+        ef_search: int = 128,
+        threads: int = 1,
     ) -> None:
-        self.directory, self.dimensions, self.ef_search = directory, dimensions, ef_search
+        """`threads` builds the graph on more cores (the server keeps 1: indexing shares the CPU with queries)."""
+        self.directory, self.dimensions, self.ef_search, self.threads = directory, dimensions, ef_search, threads
         self._lock = threading.RLock()
         self._index = hnswlib.Index(space="cosine", dim=dimensions)
         self._label: dict[str, int] = {}
@@ -58,7 +65,7 @@ class HnswVectorStore:
             capacity = self._index.get_max_elements()
             if self._next + len(ids) > capacity:
                 self._index.resize_index(max(self._next + len(ids), 2 * capacity))
-            self._index.add_items(m, labels, num_threads=1)
+            self._index.add_items(m, labels, num_threads=self.threads)
             for cid, label in zip(ids, labels.tolist(), strict=True):
                 self._label[cid] = label
                 self._id_of[label] = cid
