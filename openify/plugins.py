@@ -15,7 +15,12 @@ log = logging.getLogger(__name__)
 
 # Modules are added here as the features that own them land. A module missing from the
 # installed tree is an error: built-ins ship with the package.
-BUILTINS: list[str] = ["openify.providers.plugins", "openify.engine.plugins", "openify.knowledge.plugins"]
+BUILTINS: list[str] = [
+    "openify.providers.plugins",
+    "openify.engine.plugins",
+    "openify.knowledge.plugins",
+    "openify.jobs.plugins",
+]
 
 
 def load_plugins(r: Registries, extra: Iterable[str] = ()) -> Registries:

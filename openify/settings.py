@@ -83,6 +83,10 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(default=None, description="Redis URL for stop flags and event relay when scaled out.")
     job_runner: str = Field(default="inprocess", description="Background job runner: inprocess or celery.")
+    job_workers: int = Field(default=2, ge=1, le=64, description="Worker threads of the in-process job runner.")
+    job_lease_s: float = Field(
+        default=30.0, gt=0, description="Seconds a claimed job is held without a heartbeat before another worker resumes it."
+    )
     files_url: str = Field(default="", description="Public base URL used in file links; empty uses the request's host.")
 
     openai_api_key: SecretStr | None = Field(

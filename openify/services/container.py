@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from functools import cached_property
 
+from openify.jobs.base import JobRunner
 from openify.providers.manager import ProviderManager
 from openify.registry import Registries
 from openify.services.apps import AppService
 from openify.services.chat import ChatService, build_chat
 from openify.services.end_users import EndUserService
 from openify.services.keys import KeyService
+from openify.services.knowledge import KnowledgeService
 from openify.services.workflows.runs import WorkflowRunService, workflow_service
 from openify.settings import Settings
 from openify.storage.blobs import BlobStore
@@ -28,8 +30,12 @@ class Services:
     blobs: BlobStore
     models: ProviderManager
     workflows: WorkflowRunService = field(init=False)
+    jobs: JobRunner = field(init=False)
+    knowledge: KnowledgeService = field(init=False)
 
     def __post_init__(self) -> None:
+        self.jobs = self.registries.job_runners.get(self.settings.job_runner)(self.db, self.settings)
+        self.knowledge = KnowledgeService(self.settings, self.registries, self.db, self.blobs, self.models, self.jobs)
         self.workflows = workflow_service(self.db, self.registries, self.models, self.settings.sandbox, self)
 
     @cached_property
@@ -56,7 +62,10 @@ class Services:
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db.upgrade()
         self.workflows.recover()  # runs left `running` by a killed server are failed, never left open
+        self.jobs.start()  # resumes jobs a killed server left queued or running
 
     def stop(self) -> None:
+        self.jobs.stop()
+        self.knowledge.close()
         self.models.close()
         self.db.dispose()

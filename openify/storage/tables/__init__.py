@@ -2,9 +2,22 @@
 
 from openify.storage.tables.apps import ApiKey, App, EndUser
 from openify.storage.tables.base import Base
+from openify.storage.tables.jobs import Job
+from openify.storage.tables.knowledge import (
+    ChildChunk,
+    Dataset,
+    DatasetMetadataField,
+    DatasetProcessRule,
+    DatasetTag,
+    DatasetTagBinding,
+    Document,
+    Segment,
+)
 from openify.storage.tables.workflows import ConversationVariable, NodeExecution, WorkflowRun, WorkflowVersion
 from openify.storage.tables.chat import Conversation, Message, MessageFeedback, UploadFile
 
 __all__ = [
+    "ChildChunk", "Dataset", "DatasetMetadataField", "DatasetProcessRule", "DatasetTag", "DatasetTagBinding",
+    "Document", "Job", "Segment",
     "Conversation", "Message", "MessageFeedback", "UploadFile",
     "ApiKey", "App", "Base", "ConversationVariable", "EndUser", "NodeExecution", "WorkflowRun", "WorkflowVersion"]

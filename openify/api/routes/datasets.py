@@ -1,0 +1,73 @@
+"""Knowledge bases: POST/GET /datasets, GET/PATCH/DELETE /datasets/{dataset_id}."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+from fastapi import APIRouter, Query
+from starlette.responses import Response
+
+from openify.api.deps import DatasetKey, ServicesDep
+from openify.api.routes._knowledge_paths import uuid_or_404
+from openify.api.schemas.knowledge import DatasetCreate, DatasetUpdate, dataset_body, page_body
+from openify.errors import InvalidParam
+
+router = APIRouter(tags=["knowledge bases"])
+
+
+def page_params(page: int, limit: int) -> tuple[int, int]:
+    if page < 1:
+        raise InvalidParam("page must be at least 1", params="page")
+    if limit < 1:
+        raise InvalidParam("limit must be at least 1", params="limit")
+    return page, min(limit, 100)
+
+
+@router.post("/datasets", summary="Create a knowledge base")
+def create_dataset(body: DatasetCreate, _key: DatasetKey, services: ServicesDep) -> dict[str, Any]:
+    view = services.knowledge.datasets.create(
+        body.name,
+        body.description,
+        body.indexing_technique,
+        body.permission,
+        body.provider,
+        body.embedding_model,
+        body.embedding_model_provider,
+        body.retrieval_model,
+        body.summary_index_setting,
+    )
+    return dataset_body(view)
+
+
+@router.get("/datasets", summary="List knowledge bases")
+def list_datasets(
+    _key: DatasetKey,
+    services: ServicesDep,
+    page: int = 1,
+    limit: int = 20,
+    keyword: str | None = None,
+    include_all: bool = False,
+    tag_ids: Annotated[list[str] | None, Query()] = None,
+) -> dict[str, Any]:
+    del include_all  # one workspace owner sees every knowledge base
+    page, per_page = page_params(page, limit)
+    views, total = services.knowledge.datasets.list_page(page, per_page, keyword, tag_ids or [])
+    return page_body([dataset_body(v) for v in views], page, limit, total)
+
+
+@router.get("/datasets/{dataset_id}", summary="Get a knowledge base")
+def get_dataset(dataset_id: str, _key: DatasetKey, services: ServicesDep) -> dict[str, Any]:
+    return dataset_body(services.knowledge.datasets.get(uuid_or_404(dataset_id)))
+
+
+@router.patch("/datasets/{dataset_id}", summary="Update a knowledge base")
+def update_dataset(dataset_id: str, body: DatasetUpdate, _key: DatasetKey, services: ServicesDep) -> dict[str, Any]:
+    changes = body.model_dump(exclude_unset=True)
+    view = services.knowledge.datasets.update(uuid_or_404(dataset_id), changes)
+    return dataset_body(view, with_members=True)
+
+
+@router.delete("/datasets/{dataset_id}", summary="Delete a knowledge base", status_code=204)
+def delete_dataset(dataset_id: str, _key: DatasetKey, services: ServicesDep) -> Response:
+    services.knowledge.datasets.delete(uuid_or_404(dataset_id))
+    return Response(status_code=204)

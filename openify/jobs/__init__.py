@@ -1,0 +1,1 @@
+"""Background jobs: the JobRunner contract and its runners (in-process by default)."""
