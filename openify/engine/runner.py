@@ -306,6 +306,7 @@ class Execution:
         self.error: str | None = None
         self.aborted: str | None = None
         self.ran_types: set[str] = set()
+        self.steps = 0
         self.iteration_id: str | None = scope.get("iteration_id")
         self.loop_id: str | None = scope.get("loop_id")
         responses = [nid for nid, n in self.nodes.items() if n.is_response]
@@ -409,8 +410,12 @@ class Execution:
 
     async def _run_node(self, node_id: str, predecessor: str | None) -> None:
         run, q = self.run, self.queue
-        run.steps += 1
-        if run.steps > run.limits.max_steps:
+        # Like Dify's per-engine limit: each (sub)graph run counts its own node starts, so a long
+        # iteration is bounded per item, not by the total; total_steps reports the top level.
+        self.steps += 1
+        if self.parent_id is None:
+            run.steps += 1
+        if self.steps > run.limits.max_steps:
             run.abort(f"Max steps {run.limits.max_steps} reached.")
             return
         if time.perf_counter() - run.started > run.limits.max_time_s:

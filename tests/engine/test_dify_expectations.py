@@ -31,7 +31,7 @@ async def test_09_dual_switch_group_aggregator(s1: object, s2: object, expected:
     out = await run_dsl(load_dsl("09-"), {"switch1": s1, "switch2": s2})
     assert out.finished.status == "succeeded", out.finished.error
     assert out.outputs == expected
-    assert out.text == expected["group1"] + expected["group2"]  # End outputs stream as text chunks
+    assert out.text == expected["group1"] + "\n" + expected["group2"]  # End outputs stream, newline-joined
 
 
 async def test_10_iteration_flatten_disabled() -> None:

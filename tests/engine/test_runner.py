@@ -261,3 +261,16 @@ async def test_long_chain_runs_every_node_once() -> None:
     out = await run_dsl(_chain(200), limits=RunLimits(max_steps=500))
     assert out.outputs == {"last": "200"}
     assert out.finished.total_steps == 202
+
+
+async def test_step_limit_counts_each_iteration_item_separately() -> None:
+    dsl = load_dsl("iteration.yml")
+    node_data(dsl, "make")["code"] = "def main() -> dict:\n    return {'items': list(range(600))}\n"
+    node_data(dsl, "make")["outputs"] = {"items": {"type": "array[object]"}}  # no 1000-number cap
+    node_data(dsl, "double").update(
+        type="template-transform", template="{{ x }}", variables=[{"variable": "x", "value_selector": ["it", "item"]}]
+    )
+    out = await run_dsl(dsl, limits=RunLimits(max_steps=100))
+    assert out.finished.status == "succeeded", out.finished.error
+    assert len(out.outputs["output"]) == 600
+    assert out.finished.total_steps == 4  # start, make, it, end: the top level, as Dify counts

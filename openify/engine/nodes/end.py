@@ -20,7 +20,15 @@ class EndNode(Node):
         return out
 
     def response_segments(self) -> list[str | list[str]]:
-        return [sel for _, sel in self._outputs() if sel]
+        # Dify streams an End node as its output variables joined by newlines (Template.from_end_outputs).
+        segments: list[str | list[str]] = []
+        for _, sel in self._outputs():
+            if not sel:
+                continue
+            if segments:
+                segments.append("\n")
+            segments.append(sel)
+        return segments
 
     async def run(self, ctx: NodeContext) -> NodeResult:
         outputs = {name: ctx.pool.get(sel) for name, sel in self._outputs()}
