@@ -150,7 +150,7 @@ class _TempdirFinder:
         for finder in sys.meta_path:
             spec = finder.find_spec(name, path, target)
             if spec is not None and spec.loader is not None:
-                spec.loader.exec_module = self._wrap(spec.loader.exec_module)
+                spec.loader.exec_module = self._wrap(spec.loader.exec_module)  # type: ignore[method-assign]  # on this one loader instance only
                 return spec
         return None
 
