@@ -81,4 +81,4 @@ def _parse(data: str) -> dict[str, Any]:
         raise MalformedStream(f"invalid JSON in a stream frame: {data[:200]!r}") from None
     if type(value) is not dict:
         raise MalformedStream(f"stream frame is not a JSON object: {data[:200]!r}")
-    return value  # type: ignore[no-any-return]  # json.loads is typed Any
+    return value

@@ -44,6 +44,7 @@ def split_tokens(text: str) -> list[str]:
 @dataclass(frozen=True)
 class _Text:
     text: str
+    reasoning: str = ""
 
 
 @dataclass(frozen=True)
@@ -88,6 +89,10 @@ class FakeLLM:
     def reply(self, *texts: str) -> None:
         """Queue one text answer per future chat/completion call."""
         self._replies.extend(_Text(t) for t in texts)
+
+    def reply_with_reasoning(self, reasoning: str, text: str) -> None:
+        """Queue one chat answer streamed as `reasoning_content` deltas first (DeepSeek R1 style), then text."""
+        self._replies.append(_Text(text, reasoning))
 
     def reply_tool_call(self, name: str, arguments: dict[str, Any]) -> None:
         """Queue one answer that is a single tool call."""
@@ -320,7 +325,9 @@ class FakeLLM:
             frames = [chunk({"role": "assistant", "content": None, "tool_calls": [head]})]
             frames += [chunk({"tool_calls": [{"index": 0, "function": {"arguments": p}}]}) for p in pieces]
         else:
-            frames = [chunk({"role": "assistant", "content": ""})] + [chunk({"content": p}) for p in pieces]
+            frames = [chunk({"role": "assistant", "content": ""})]
+            frames += [chunk({"reasoning_content": p, "content": None}) for p in split_tokens(answer.reasoning)]
+            frames += [chunk({"content": p}) for p in pieces]
         if self._malformed_now():
             frames.insert(min(2, len(frames)), 'data: {"choices": [{"delta": {"content": "oops"\n\n')
         frames.append(chunk({}, finish))

@@ -5,6 +5,9 @@ from __future__ import annotations
 import json
 from decimal import Decimal
 
+import pytest
+
+from openify.errors import ModelCurrentlyNotSupport
 from openify.providers.base import (
     ChatMessage,
     ImagePart,
@@ -165,3 +168,22 @@ async def test_completion_mode_uses_legacy_completions(manager: ProviderManager,
     assert fake_llm.received[-1]["prompt"] == "Write a story"
     assert fake_llm.received[-1]["stop"] == ["\n\n"]
     assert result.usage.completion_tokens == 4
+
+
+async def test_reasoning_content_is_wrapped_in_think_tags(manager: ProviderManager, fake_llm: FakeLLM) -> None:
+    fake_llm.reply_with_reasoning("Let me think.", "42")
+    result = await manager.llm("openai", "deepseek-reasoner").invoke(ask("meaning of life?"))
+    assert result.text == "<think>\nLet me think.\n</think>42"  # as Dify shows DeepSeek R1's reasoning
+
+
+async def test_capabilities_off_refuse_before_calling(make_manager: MakeManager, fake_llm: FakeLLM) -> None:
+    manager = make_manager({"local": {"base_url": fake_llm.base_url, "models": {"tiny": {"features": []}}}})
+    llm = manager.llm("local", "tiny")
+    assert (llm.supports_tools, llm.supports_vision) == (False, False)
+    tool = ToolSpec("f", "", {"type": "object"})
+    with pytest.raises(ModelCurrentlyNotSupport) as info:
+        await llm.invoke(ask("x", tools=[tool]))
+    assert info.value.code == "model_currently_not_support"
+    with pytest.raises(ModelCurrentlyNotSupport):
+        await llm.invoke(LLMRequest(model="tiny", messages=[ChatMessage("user", ["see", ImagePart("http://x/a.png")])]))
+    assert fake_llm.received == []
