@@ -1,4 +1,7 @@
-"""Fixtures of the provider tests: a ProviderManager whose providers all point at the stand-in server."""
+"""Fixtures of the provider tests: a ProviderManager whose providers all point at the stand-in server.
+
+`fake_llm` comes from tests.fake_llm.fixtures, which the root conftest loads as a plugin.
+"""
 
 from __future__ import annotations
 
@@ -13,7 +16,6 @@ from openify.providers.config import build_providers
 from openify.providers.manager import ProviderManager
 from openify.registry import Registries
 from openify.settings import Settings
-from tests.fake_llm.fixtures import _fake_llm_server, fake_llm  # noqa: F401
 from tests.fake_llm.server import FakeLLM
 
 API_KEY = "sk-test-very-secret-0123456789"
@@ -46,6 +48,6 @@ async def make_manager(settings: Settings) -> AsyncIterator[MakeManager]:
 
 
 @pytest.fixture
-def manager(make_manager: MakeManager, fake_llm: FakeLLM) -> ProviderManager:  # noqa: F811  pytest fixture
+def manager(make_manager: MakeManager, fake_llm: FakeLLM) -> ProviderManager:
     """`openai` (and its plugin id) served by the stand-in, with fast retries."""
     return make_manager({"openai": {"base_url": fake_llm.base_url, "api_key": API_KEY, **FAST}})
