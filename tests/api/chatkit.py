@@ -13,6 +13,8 @@ import yaml
 from openify.services.container import Services
 from openify.settings import Settings
 from tests.conftest import DSL_DIR, AppKit, import_app
+
+__all__ = ["AppKit", "Services", "import_app"]
 from tests.fake_llm.server import FakeLLM
 
 CHAT_DSL = DSL_DIR / "22-chat-0.1.5-zhouyi-master-zh.yml"

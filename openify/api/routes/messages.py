@@ -20,13 +20,15 @@ CHAT_FAMILY = ("chat", "agent-chat", "advanced-chat", "agent")
 async def list_messages(
     ctx: AppKey,
     services: ServicesDep,
-    conversation_id: Annotated[str, Query()],
+    conversation_id: str | None = None,
     user: str | None = None,
     first_id: str | None = None,
     limit: Annotated[int, Query(ge=1, le=100)] = 20,
 ) -> dict[str, Any]:
     if ctx.app.mode not in CHAT_FAMILY:
         raise NotChatApp()
+    if conversation_id is None:
+        raise InvalidParam("conversation_id is required", params="conversation_id")
     if not conversation_id:
         return {"limit": limit, "has_more": False, "data": []}
     end_user_id = services.chat.find_end_user_id(ctx.app_id, user)
