@@ -102,7 +102,11 @@ def _node_type(raw: Mapping[str, Any]) -> str:
 
 
 def unsupported_nodes(dsl: Mapping[str, Any], registry: Any) -> list[tuple[str, str, str]]:
-    """(node id, node type, title) of every node whose type no plugin registered in `registry.nodes`."""
+    """(node id, node type, title) of every node whose type no plugin registered in `registry.nodes`.
+
+    A DSL without a workflow graph (chat, completion, agent-chat apps) has no nodes: the answer is []."""
+    if not isinstance(dsl.get("workflow"), Mapping):
+        return []
     out = []
     for raw in _raw_nodes(dsl):
         node_type = _node_type(raw)

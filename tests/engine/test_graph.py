@@ -89,3 +89,40 @@ def test_missing_edge_end_and_cycle_are_refused() -> None:
                 [{"source": "s", "target": "a"}, {"source": "a", "target": "b"}, {"source": "b", "target": "a"}],
             )
         )
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in sorted(DSL_DIR.glob("*.yml")) if p not in WORKFLOW_FILES], ids=lambda p: p.name[:2]
+)
+def test_model_config_apps_have_no_graph(path: Path) -> None:
+    dsl = load(path)
+    assert unsupported_nodes(dsl, build_registries()) == []
+    with pytest.raises(GraphValidationError, match="no `workflow` mapping"):
+        parse_graph(dsl)
+
+
+def test_every_builtin_node_type_is_registered() -> None:
+    names = set(build_registries().nodes.names())
+    assert names == {
+        "start",
+        "end",
+        "answer",
+        "llm",
+        "knowledge-retrieval",
+        "question-classifier",
+        "if-else",
+        "code",
+        "template-transform",
+        "http-request",
+        "variable-aggregator",
+        "variable-assigner",
+        "assigner",
+        "parameter-extractor",
+        "iteration",
+        "iteration-start",
+        "loop",
+        "loop-start",
+        "loop-end",
+        "list-operator",
+        "document-extractor",
+    }

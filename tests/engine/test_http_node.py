@@ -6,6 +6,7 @@ import json
 import threading
 from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -14,7 +15,7 @@ from openify.engine.events import NodeRetry
 from openify.engine.ports import Ports
 from openify.security.ssrf import GuardedHttpClient
 from openify.settings import HttpNodeSettings
-from tests.engine.conftest import load_dsl, run_dsl
+from tests.engine.conftest import DirFiles, file_value, load_dsl, run_dsl
 
 
 class _Server:
@@ -35,7 +36,11 @@ class _Server:
                     self.send_response(503)
                     self.end_headers()
                     return
-                payload = json.dumps({"got": json.loads(body or b"null"), "path": self.path}).encode()
+                try:
+                    got = json.loads(body or b"null")
+                except ValueError:
+                    got = body.decode("latin-1")
+                payload = json.dumps({"got": got, "path": self.path}).encode()
                 self.send_response(201)
                 self.send_header("Content-Type", "application/json")
                 self.send_header("Content-Length", str(len(payload)))
@@ -87,3 +92,71 @@ async def test_loopback_is_refused_without_allow_list(server: _Server) -> None:
     assert out.finished.status == "failed"
     assert out.nodes["call"].status == "failed"
     assert server.received == []
+
+
+@pytest.mark.parametrize(
+    ("body", "auth", "content_type", "authorization", "sent"),
+    [
+        (
+            {
+                "type": "x-www-form-urlencoded",
+                "data": [
+                    {"key": "a", "type": "text", "value": "{{#start.who#}}"},
+                    {"key": "b", "type": "text", "value": "2"},
+                ],
+            },
+            {"type": "api-key", "config": {"type": "basic", "api_key": "u:p"}},
+            "application/x-www-form-urlencoded",
+            "Basic dTpw",
+            "a=zed&b=2",
+        ),
+        (
+            {"type": "raw-text", "data": [{"key": "", "type": "text", "value": "hi {{#start.who#}}"}]},
+            {"type": "api-key", "config": {"type": "custom", "header": "X-Key", "api_key": "k1"}},
+            "text/plain",
+            None,
+            "hi zed",
+        ),
+        (
+            {
+                "type": "form-data",
+                "data": [
+                    {"key": "f", "type": "file", "file": ["start", "doc"]},
+                    {"key": "t", "type": "text", "value": "v"},
+                ],
+            },
+            {"type": "no-auth"},
+            "multipart/form-data",
+            None,
+            "file body",
+        ),
+        ("raw old-style body", {"type": "no-auth"}, None, None, None),
+    ],
+)
+async def test_body_types_and_auth(
+    server: _Server,
+    tmp_path: Path,
+    body: Any,
+    auth: Any,
+    content_type: str | None,
+    authorization: str | None,
+    sent: str | None,
+) -> None:
+    (tmp_path / "doc.txt").write_text("file body")
+    dsl = _dsl(server.url)
+    data = dsl["workflow"]["graph"]["nodes"][1]["data"]
+    data.update(body=body, authorization=auth, headers="")
+    dsl["workflow"]["graph"]["nodes"][0]["data"]["variables"].append(
+        {"variable": "doc", "label": "Doc", "type": "file", "required": False}
+    )
+    ports = Ports(http=GuardedHttpClient(HttpNodeSettings(allow_hosts=["127.0.0.1"])), files=DirFiles(tmp_path))
+    out = await run_dsl(dsl, {"who": "zed", "doc": file_value("doc.txt")}, ports=ports)
+    assert out.finished.status == "succeeded", out.finished.error
+    got = server.received[-1]
+    if content_type:
+        assert got["headers"]["Content-Type"].startswith(content_type)
+    assert got["headers"].get("Authorization") == authorization
+    if auth.get("config", {}).get("header") == "X-Key":
+        assert got["headers"]["X-Key"] == "k1"
+    if sent:
+        assert sent in got["body"].decode()
