@@ -114,12 +114,10 @@ def _pool(base: int) -> _UidPool:
 
 
 def _usable_by_others(path: str) -> bool:
-    """Whether a uid other than ours could execute `path` (every parent searchable by others)."""
+    """Whether another uid could read or run `path`: readable or executable by others, every parent searchable."""
     p = Path(os.path.realpath(path))
     try:
-        if not p.stat().st_mode & 0o001:
-            return False
-        return all(parent.stat().st_mode & 0o001 for parent in p.parents)
+        return bool(p.stat().st_mode & 0o005) and all(parent.stat().st_mode & 0o001 for parent in p.parents)
     except OSError:
         return False
 
@@ -154,9 +152,9 @@ class Sandbox:
         """Which kernel layers this server can use (see the module docstring)."""
         return {
             "network_namespace": bool(self._unshare),
-            "python_own_uid": self._can_drop(sys.executable),
-            "node_own_uid": self._node is not None and self._can_drop(self._node),
-            "python_no_capabilities": self._setpriv is not None,
+            "python_own_uid": self._python_drop is not None,
+            "node_own_uid": self._node is not None and self._node_drops,
+            "python_no_capabilities": self._root and self._setpriv is not None,
         }
 
     # --- preparing ------------------------------------------------------------------------------------
@@ -174,9 +172,8 @@ class Sandbox:
             )
         tmp = tempfile.mkdtemp(prefix="openify-code-")
         try:
-            exe = self._node if language == "javascript" else sys.executable
-            assert exe is not None  # noqa: S101 - checked above
-            uid = self._uids.take() if self._can_drop(exe) else None
+            drops = self._python_drop is not None if language == "python3" else self._node_drops
+            uid = self._uids.take() if drops else None
             if uid is not None:
                 os.chown(tmp, uid, uid)
             if language == "python3":
@@ -208,6 +205,7 @@ class Sandbox:
         ]
 
     def _prefix(self, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
+        """unshare (with the uid drop when given), then prlimit."""
         cmd: list[str] = []
         if self._unshare:
             ids = ["--setuid", str(uid), "--setgid", str(uid)] if uid is not None else []
@@ -218,9 +216,19 @@ class Sandbox:
         return cmd
 
     def _python_argv(self, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
-        cmd = self._prefix(uid, rlimits)
-        if uid is None and self._root and self._setpriv:
-            cmd += [self._setpriv, "--bounding-set=-all", "--inh-caps=-all", "--no-new-privs", "--"]
+        if uid is not None and self._python_drop == "setpriv":
+            # The interpreter sits where other uids cannot go (e.g. under /root): take the uid, but keep
+            # CAP_DAC_READ_SEARCH, so reads go on as before (the audit hook limits them) while writes,
+            # signals and the process count are the kernel's business again.
+            cap = "dac_read_search"
+            cmd = [*self._prefix(None, rlimits), str(self._setpriv), f"--reuid={uid}", f"--regid={uid}"]
+            cmd += ["--clear-groups", f"--inh-caps=-all,+{cap}", f"--ambient-caps=-all,+{cap}"]
+            cmd += [f"--bounding-set=-all,+{cap}", "--no-new-privs", "--"]
+        elif uid is None and self._root and self._setpriv:
+            cmd = [*self._prefix(None, rlimits), self._setpriv, "--bounding-set=-all", "--inh-caps=-all"]
+            cmd += ["--no-new-privs", "--"]
+        else:
+            cmd = self._prefix(uid, rlimits)
         return [*cmd, sys.executable, "-I", "-S", "-B", "-c", _PYTHON_LOADER]
 
     def _node_argv(self, tmp: str, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
@@ -230,8 +238,18 @@ class Sandbox:
             flags += [self._node_permission_flag, f"--allow-fs-read={tmp}/"]
         return [*self._prefix(uid, rlimits), self._node, *flags, "-e", self._node_boot]
 
-    def _can_drop(self, exe: str) -> bool:
-        return self._root and bool(self._unshare) and _usable_by_others(exe)
+    @cached_property
+    def _python_drop(self) -> Literal["unshare", "setpriv"] | None:
+        """How a Python child takes its own uid: by unshare, by setpriv keeping read access, or not at all."""
+        if not (self._root and self._unshare):
+            return None
+        if all(_usable_by_others(p) for p in (sys.executable, os.__file__, *self._site_path)):
+            return "unshare"
+        return "setpriv" if self._setpriv else None
+
+    @cached_property
+    def _node_drops(self) -> bool:
+        return self._root and bool(self._unshare) and self._node is not None and _usable_by_others(self._node)
 
     # --- running --------------------------------------------------------------------------------------
     def _env(self, tmp: str) -> dict[str, str]:

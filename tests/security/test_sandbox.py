@@ -9,11 +9,12 @@ import socket
 import threading
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from openify.security.errors import OutputLimitError
-from openify.security.sandbox import Sandbox, SandboxError
+from openify.security.sandbox import Language, Sandbox, SandboxError
 from openify.settings import SandboxSettings
 
 REPO = Path(__file__).resolve().parents[2]
@@ -51,9 +52,9 @@ def listener() -> Iterator[int]:
     assert accepted == [], "the sandboxed code reached the server"
 
 
-def fails(sandbox: Sandbox, language: str, code: str, inputs: dict[str, object] | None = None) -> SandboxError:
+def fails(sandbox: Sandbox, language: Language, code: str, inputs: dict[str, Any] | None = None) -> SandboxError:
     with pytest.raises(SandboxError) as info:
-        sandbox.run(language, code, inputs or {})  # type: ignore[arg-type]
+        sandbox.run(language, code, inputs or {})
     return info.value
 
 
@@ -105,6 +106,12 @@ def test_installed_packages_import(sandbox: Sandbox) -> None:
     assert sandbox.run("python3", code, {"text": "我来到北京清华大学"}) == {"words": ["我", "来到", "北京", "清华大学"]}
 
 
+def test_tempfile_points_at_the_temp_dir(sandbox: Sandbox) -> None:
+    code = "import tempfile, os\ndef main():\n    return {'t': tempfile.gettempdir(), 'cwd': os.getcwd()}"
+    out = sandbox.run("python3", code, {})
+    assert out["t"] == out["cwd"]
+
+
 def test_print_is_ignored(sandbox: Sandbox) -> None:
     assert sandbox.run("python3", "def main():\n    print('noise')\n    return {'ok': 1}", {}) == {"ok": 1}
 
@@ -135,7 +142,7 @@ def test_python_syntax_error(sandbox: Sandbox) -> None:
         pytest.param("javascript", "function main() { return 'x'; }", "string", marks=needs_node),
     ],
 )
-def test_non_dict_result_is_refused(sandbox: Sandbox, language: str, code: str, got: str) -> None:
+def test_non_dict_result_is_refused(sandbox: Sandbox, language: Language, code: str, got: str) -> None:
     e = fails(sandbox, language, code)
     assert e.kind == "invalid_result" and got in str(e)
 
@@ -167,10 +174,13 @@ def test_node_http_is_refused(sandbox: Sandbox, listener: int) -> None:
 
 
 @pytest.mark.skipif(os.geteuid() != 0, reason="kernel layers need root here")
-def test_root_server_uses_kernel_layers(sandbox: Sandbox) -> None:
-    assert sandbox.isolation["network_namespace"] and sandbox.isolation["python_no_capabilities"]
-    code = "def main():\n    return {'uid': __import__('os').getuid()}"
-    assert sandbox.run("python3", code, {})  # runs under the layers it reports
+@pytest.mark.parametrize("language", ["python3", pytest.param("javascript", marks=needs_node)])
+def test_root_server_runs_code_under_its_own_uid(sandbox: Sandbox, language: Language) -> None:
+    assert sandbox.isolation["network_namespace"] and sandbox.isolation["python_own_uid"]
+    py = "def main():\n    return {'uid': __import__('os').getuid()}"
+    js = "function main() { return {uid: require('fs').statSync('.').uid}; }"  # its temp dir is chowned to it
+    uid = sandbox.run(language, py if language == "python3" else js, {})["uid"]
+    assert uid >= SandboxSettings().uid_base
 
 
 # --- escapes: files --------------------------------------------------------------------------------------
@@ -255,7 +265,7 @@ def test_node_fork_bomb_ends_cleanly(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.parametrize("language", ["python3", pytest.param("javascript", marks=needs_node)])
-def test_infinite_loop_hits_cpu_limit(sandbox: Sandbox, language: str) -> None:
+def test_infinite_loop_hits_cpu_limit(sandbox: Sandbox, language: Language) -> None:
     code = (
         "def main():\n    while True:\n        pass" if language == "python3" else "function main() { while (true) {} }"
     )
@@ -266,7 +276,7 @@ def test_infinite_loop_hits_cpu_limit(sandbox: Sandbox, language: str) -> None:
 
 
 @pytest.mark.parametrize("language", ["python3", pytest.param("javascript", marks=needs_node)])
-def test_sleep_hits_wall_time_limit(sandbox: Sandbox, language: str) -> None:
+def test_sleep_hits_wall_time_limit(sandbox: Sandbox, language: Language) -> None:
     py = "import time\ndef main():\n    time.sleep(60)\n    return {}"
     js = "function main() { return new Promise(() => setTimeout(() => {}, 60000)); }"
     e = fails(sandbox, language, py if language == "python3" else js)
@@ -275,7 +285,7 @@ def test_sleep_hits_wall_time_limit(sandbox: Sandbox, language: str) -> None:
 
 
 @pytest.mark.parametrize("language", ["python3", pytest.param("javascript", marks=needs_node)])
-def test_memory_bomb_hits_memory_limit(sandbox: Sandbox, language: str) -> None:
+def test_memory_bomb_hits_memory_limit(sandbox: Sandbox, language: Language) -> None:
     py = "def main():\n    x = []\n    while True:\n        x.append(bytearray(10**7))"
     js = "function main() { const a = []; while (true) a.push(new Array(1e6).fill(1.5)); }"
     e = fails(sandbox, language, py if language == "python3" else js)
@@ -285,7 +295,7 @@ def test_memory_bomb_hits_memory_limit(sandbox: Sandbox, language: str) -> None:
 
 # --- output limits ----------------------------------------------------------------------------------------
 @pytest.mark.parametrize("language", ["python3", pytest.param("javascript", marks=needs_node)])
-def test_huge_output_is_refused(sandbox: Sandbox, language: str) -> None:
+def test_huge_output_is_refused(sandbox: Sandbox, language: Language) -> None:
     py = "def main():\n    return {'s': ['x' * 1000] * 1000}"
     js = "function main() { return {s: Array(1000).fill('x'.repeat(1000))}; }"
     e = fails(sandbox, language, py if language == "python3" else js)
@@ -298,7 +308,7 @@ def test_output_flood_on_stdout_is_capped(sandbox: Sandbox) -> None:
 
 
 @pytest.mark.parametrize("language", ["python3", pytest.param("javascript", marks=needs_node)])
-def test_deep_nesting_is_refused(sandbox: Sandbox, language: str) -> None:
+def test_deep_nesting_is_refused(sandbox: Sandbox, language: Language) -> None:
     py = "def main():\n    d = {}\n    for _ in range(10):\n        d = {'d': d}\n    return d"
     js = "function main() { let d = {}; for (let i = 0; i < 10; i++) d = {d}; return d; }"
     e = fails(sandbox, language, py if language == "python3" else js)
