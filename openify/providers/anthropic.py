@@ -120,11 +120,43 @@ class _MessagesParser(StreamParser):
             raise UpstreamStatusError(status, str(error.get("message", error)))
         return _NO_DELTAS
 
+    def feed_whole(self, body: dict[str, Any]) -> Sequence[Delta]:
+        return [delta for event in _whole_as_events(body) for delta in self.feed(event)]
+
     def close(self) -> Sequence[Delta]:
         calls = [ToolCall(id=i, name=n, arguments=a or "{}") for i, n, a in self._tools.values()]
         self._tools.clear()
         self.tool_calls.extend(calls)
         return [ToolCallDelta(c) for c in calls]
+
+
+def _whole_as_events(body: dict[str, Any]) -> list[dict[str, Any]]:
+    """A whole Messages answer as the stream events that would have carried it."""
+    events: list[dict[str, Any]] = [{"type": "message_start", "message": {"usage": body.get("usage") or {}}}]
+    for index, block in enumerate(body.get("content") or []):
+        if block.get("type") == "tool_use":
+            events.append({"type": "content_block_start", "index": index, "content_block": block})
+            partial = json.dumps(block.get("input") or {}, ensure_ascii=False)
+            events.append(
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "input_json_delta", "partial_json": partial},
+                }
+            )
+            events.append({"type": "content_block_stop", "index": index})
+        elif block.get("type") == "text":
+            events.append(
+                {
+                    "type": "content_block_delta",
+                    "index": index,
+                    "delta": {"type": "text_delta", "text": block.get("text", "")},
+                }
+            )
+    events.append(
+        {"type": "message_delta", "delta": {"stop_reason": body.get("stop_reason")}, "usage": body.get("usage") or {}}
+    )
+    return events
 
 
 def _convert(messages: Sequence[ChatMessage]) -> tuple[list[str], list[dict[str, Any]]]:

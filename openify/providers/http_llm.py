@@ -7,6 +7,7 @@ stream payloads (`_new_parser`). The answer is always streamed upstream; `invoke
 from __future__ import annotations
 
 import asyncio
+import json
 import logging
 import time
 from abc import ABC, abstractmethod
@@ -30,7 +31,13 @@ from openify.providers.base import (
 from openify.providers.clients import ClientPool
 from openify.providers.config import ModelTarget
 from openify.providers.event_stream import SSEDecoder
-from openify.providers.failures import UpstreamStatusError, backoff_s, is_retryable, map_provider_errors
+from openify.providers.failures import (
+    MalformedStream,
+    UpstreamStatusError,
+    backoff_s,
+    is_retryable,
+    map_provider_errors,
+)
 from openify.providers.usage import measure
 
 log = logging.getLogger(__name__)
@@ -55,6 +62,10 @@ class StreamParser(ABC):
     def close(self) -> Sequence[Delta]:
         """Deltas still pending when the stream ends (tool calls never closed by a finish reason)."""
         return ()
+
+    def feed_whole(self, body: dict[str, Any]) -> Sequence[Delta]:
+        """The deltas of a whole (non-streamed) answer; providers that can get one override this."""
+        raise MalformedStream(f"expected an event stream, got JSON: {str(body)[:200]}")
 
 
 class HttpLLM(ABC):
@@ -102,6 +113,13 @@ class HttpLLM(ABC):
                         if response.status_code >= 400:
                             await response.aread()
                             raise UpstreamStatusError.from_response(response)
+                        if response.headers.get("content-type", "").startswith("application/json"):
+                            # A server that ignored `stream: true` (or reports an error with a 200)
+                            for delta in parser.feed_whole(_json_body(await response.aread())):
+                                if first_token is None:
+                                    first_token = time.perf_counter()
+                                yield delta
+                            break
                         decoder = SSEDecoder()
                         # Asked for identity encoding, the raw body is the body, one generator level less per
                         # token. Read to the end even after [DONE]: leaving early closes a reusable connection.
@@ -150,3 +168,18 @@ class HttpLLM(ABC):
             for part in message.content
         ):
             raise ModelCurrentlyNotSupport(f"{self.target.provider}/{self.target.model} does not support images.")
+
+
+def _json_body(raw: bytes) -> dict[str, Any]:
+    try:
+        body = json.loads(raw)
+    except ValueError:
+        raise MalformedStream(f"invalid JSON answer: {raw[:200]!r}") from None
+    if not isinstance(body, dict):
+        raise MalformedStream(f"answer is not a JSON object: {raw[:200]!r}")
+    error = body.get("error")
+    if error:  # some providers report failures with status 200
+        message = error.get("message", str(error)) if isinstance(error, dict) else str(error)
+        code = error.get("code") if isinstance(error, dict) else None
+        raise UpstreamStatusError(code if isinstance(code, int) and 400 <= code < 600 else 500, message)
+    return body

@@ -118,6 +118,14 @@ class _ChatParser(StreamParser):
         self.tool_calls.extend(calls)
         return [ToolCallDelta(c) for c in calls]
 
+    def feed_whole(self, body: dict[str, Any]) -> Sequence[Delta]:
+        choice = (body.get("choices") or [{}])[0]
+        delta = dict(choice.get("message") or {})
+        for n, call in enumerate(delta.get("tool_calls") or []):
+            call.setdefault("index", n)
+        payload = {"choices": [{"delta": delta, "finish_reason": choice.get("finish_reason") or "stop"}]}
+        return self.feed({**payload, "usage": body.get("usage")})
+
 
 class _CompletionParser(StreamParser):
     def feed(self, payload: dict[str, Any]) -> Sequence[Delta]:
@@ -135,6 +143,9 @@ class _CompletionParser(StreamParser):
             self.text.append(text)
             return (TextDelta(text),)
         return _NO_DELTAS
+
+    def feed_whole(self, body: dict[str, Any]) -> Sequence[Delta]:
+        return self.feed(body)  # a whole legacy completion has the shape of one stream chunk
 
 
 class OpenAICompatibleEmbedding:

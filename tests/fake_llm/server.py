@@ -75,6 +75,7 @@ class FakeLLM:
         self.token_latency_s = 0.0
         self.aborted = 0  # streams the client hung up on before the end
         self.send_usage = True  # False: no usage in any answer, as some servers do
+        self.ignore_stream = False  # True: answer `stream: true` with one JSON body, as some servers do
         self._replies: deque[_Text | _ToolCall] = deque()
         self._failures: deque[_Failure] = deque()
         self._malformed = 0
@@ -123,6 +124,7 @@ class FakeLLM:
         self.token_latency_s = 0.0
         self.aborted = 0
         self.send_usage = True
+        self.ignore_stream = False
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> FakeLLM:
@@ -296,7 +298,7 @@ class FakeLLM:
             "completion_tokens": len(pieces),
             "total_tokens": prompt_tokens + len(pieces),
         }
-        if not body.get("stream"):
+        if not body.get("stream") or self.ignore_stream:
             return await self._send_json(
                 writer,
                 200,
@@ -359,7 +361,7 @@ class FakeLLM:
             "total_tokens": prompt_tokens + len(pieces),
         }
         cid, created, model = self._next_id("cmpl"), int(time.time()), body.get("model", self.model)
-        if not body.get("stream"):
+        if not body.get("stream") or self.ignore_stream:
             return await self._send_json(
                 writer,
                 200,
@@ -445,7 +447,7 @@ class FakeLLM:
         else:
             pieces, stop_reason = split_tokens(answer.text), "end_turn"
             block, content = {"type": "text", "text": ""}, [{"type": "text", "text": answer.text}]
-        if not body.get("stream"):
+        if not body.get("stream") or self.ignore_stream:
             return await self._send_json(
                 writer,
                 200,

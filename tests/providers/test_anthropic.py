@@ -86,3 +86,14 @@ async def test_errors_map_like_openai(claude: ProviderManager, fake_llm: FakeLLM
     fake_llm.malformed_next()
     with pytest.raises(CompletionRequestError, match="Malformed"):
         await claude.llm("anthropic", "c").invoke(LLMRequest(model="c", messages=[ChatMessage("user", "x")]))
+
+
+async def test_whole_answer_when_server_ignores_stream(claude: ProviderManager, fake_llm: FakeLLM) -> None:
+    fake_llm.ignore_stream = True
+    fake_llm.reply("all at once")
+    result = await claude.llm("anthropic", "c").invoke(LLMRequest(model="c", messages=[ChatMessage("user", "x")]))
+    assert result.text == "all at once" and result.finish_reason == "stop"
+    assert (result.usage.prompt_tokens, result.usage.completion_tokens) == (1, 3)
+    fake_llm.reply_tool_call("f", {"k": "v"})
+    result = await claude.llm("anthropic", "c").invoke(LLMRequest(model="c", messages=[ChatMessage("user", "x")]))
+    assert [(c.name, json.loads(c.arguments)) for c in result.tool_calls] == [("f", {"k": "v"})]

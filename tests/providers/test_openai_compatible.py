@@ -7,7 +7,7 @@ from decimal import Decimal
 
 import pytest
 
-from openify.errors import ModelCurrentlyNotSupport
+from openify.errors import CompletionRequestError, ModelCurrentlyNotSupport
 from openify.providers.base import (
     ChatMessage,
     ImagePart,
@@ -187,3 +187,23 @@ async def test_capabilities_off_refuse_before_calling(make_manager: MakeManager,
     with pytest.raises(ModelCurrentlyNotSupport):
         await llm.invoke(LLMRequest(model="tiny", messages=[ChatMessage("user", ["see", ImagePart("http://x/a.png")])]))
     assert fake_llm.received == []
+
+
+async def test_server_ignoring_stream_still_answers(manager: ProviderManager, fake_llm: FakeLLM) -> None:
+    fake_llm.ignore_stream = True
+    fake_llm.reply("whole answer")
+    events = await events_of(manager, ask("x"))
+    assert [e.text for e in events if isinstance(e, TextDelta)] == ["whole answer"]
+    assert events[-1].usage.completion_tokens == 2  # type: ignore[union-attr]
+    fake_llm.reply_tool_call("f", {"a": 1})
+    result = await manager.llm("openai", "gpt-4o").invoke(ask("x", tools=[ToolSpec("f", "", {})]))
+    assert [(c.name, json.loads(c.arguments)) for c in result.tool_calls] == [("f", {"a": 1})]
+    fake_llm.reply("legacy")
+    assert (await manager.llm("openai", "davinci-002").invoke(ask("x", mode="completion"))).text == "legacy"
+
+
+async def test_error_reported_with_status_200_is_mapped(manager: ProviderManager, fake_llm: FakeLLM) -> None:
+    fake_llm.fail_next(200, {"error": {"message": "model overloaded", "code": 503}}, times=3)
+    with pytest.raises(CompletionRequestError, match="model overloaded"):
+        await manager.llm("openai", "gpt-4o").invoke(ask("x"))
+    assert len(fake_llm.received) == 3  # a 503 in the body is retried like a 503 status
