@@ -83,9 +83,13 @@ async def vision_parts(ctx: NodeContext, vision: Any) -> list[ContentPart]:
         return []
     configs = vision.get("configs") or {}
     sel = selector(configs.get("variable_selector")) or ["sys", "files"]
-    detail = str(configs.get("detail") or "high")
+    return await image_parts(ctx, files_in(ctx.pool.get(sel)), str(configs.get("detail") or "high"))
+
+
+async def image_parts(ctx: NodeContext, files: Sequence[Mapping[str, Any]], detail: str = "high") -> list[ContentPart]:
+    """Image files as model input parts: their URL, or a data: URL of their bytes from the file port."""
     parts: list[ContentPart] = []
-    for f in files_in(ctx.pool.get(sel)):
+    for f in files:
         if f.get("type") != "image":
             continue
         url = str(f.get("remote_url") or f.get("url") or "")
@@ -93,7 +97,7 @@ async def vision_parts(ctx: NodeContext, vision: Any) -> list[ContentPart]:
             data = await ctx.ports.files.read(f)
             url = f"data:{f.get('mime_type') or 'image/png'};base64,{base64.b64encode(data).decode()}"
         if url:
-            parts.append(ImagePart(url, detail if detail in ("low", "high") else "auto"))  # type: ignore[arg-type]
+            parts.append(ImagePart(url, "low" if detail == "low" else "high"))
     return parts
 
 

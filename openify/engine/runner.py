@@ -111,6 +111,9 @@ class WorkflowRunner:
                 raise GraphValidationError(f"Unsupported node type: {spec.id} ({spec.type}, {spec.title!r})")
             self.instances[spec.id] = cls(spec)
         self.rules = {nid: _rules(spec.data) for nid, spec in graph.nodes.items()}
+        self.conversation_types: dict[str, str] = {
+            str(v.get("name")): str(v.get("value_type") or "") for v in graph.conversation_variables
+        }
         self._scopes: dict[str | None, dict[str, Node]] = {}
         for nid, spec in graph.nodes.items():
             self._scopes.setdefault(spec.parent_id, {})[nid] = self.instances[nid]

@@ -121,3 +121,23 @@ async def test_llm_without_model_provider_fails_cleanly() -> None:
     assert out.finished.status == "failed"
     assert out.nodes["llm"].status == "failed"
     assert "models" in (out.finished.error or "")
+
+
+async def test_assigner_refuses_value_of_wrong_type() -> None:
+    dsl = load_dsl("chat_assigner.yml")
+    items: list[dict[str, Any]] = dsl["workflow"]["graph"]["nodes"][1]["data"]["items"]
+    items[:] = [
+        {
+            "variable_selector": ["conversation", "nums"],
+            "input_type": "variable",
+            "operation": "append",
+            "value": ["sys", "query"],
+        }
+    ]
+    out = await run_dsl(
+        dsl,
+        ports=Ports(conversation_variables=MemoryConversationVariables()),
+        system=SystemInputs(query="not a number", conversation_id="c3"),
+    )
+    assert out.finished.status == "failed"
+    assert out.finished.error == "Value of type list cannot be assigned to array[number] variable conversation.nums."

@@ -8,7 +8,7 @@ from openify.engine.events import NodeStarted
 from openify.engine.ports import Ports
 from openify.engine.runner import SystemInputs
 from openify.providers.manager import ProviderManager
-from tests.engine.conftest import load_dsl, node_data, run_dsl
+from tests.engine.conftest import file_value, load_dsl, node_data, run_dsl
 from tests.fake_llm.server import FakeLLM
 
 
@@ -133,3 +133,17 @@ async def test_llm_completion_prompt_with_histories(fake_llm: FakeLLM, models: P
     sent = fake_llm.received[-1]
     text = sent.get("prompt") or sent["messages"][-1]["content"]
     assert text.strip() == "Topic: owls"  # special tokens stripped
+
+
+async def test_image_variable_in_prompt_becomes_image_part(fake_llm: FakeLLM, models: ProviderManager) -> None:
+    fake_llm.reply("a cat")
+    dsl = _llm_workflow({"prompt_template": [{"role": "user", "text": "Describe {{#s.pic#}}please"}]})
+    dsl["workflow"]["graph"]["nodes"][0]["data"]["variables"].append(
+        {"variable": "pic", "label": "P", "type": "file", "required": True}
+    )
+    pic = file_value("cat.png", kind="image", mime_type="image/png")
+    out = await run_dsl(dsl, {"topic": "x", "pic": pic}, ports=Ports(models=models))
+    assert out.outputs["text"] == "a cat"
+    content = fake_llm.received[-1]["messages"][0]["content"]
+    assert content[0] == {"type": "text", "text": "Describe please"}
+    assert content[1]["image_url"]["url"] == "http://files.local/cat.png"

@@ -79,10 +79,36 @@ def apply(op: str, current: Any, value: Any) -> Any:
     raise NodeError(f"Unsupported operation: {op!r}.", "OperationNotSupported")
 
 
+def fits(value_type: str, value: Any) -> bool:
+    """Whether `value` may be stored in a variable declared `value_type` (Dify refuses other writes)."""
+    kind = value_type.lower()
+    if value is None or kind in ("", "any", "array[any]"):
+        return True
+    if kind == "string" or kind == "secret":
+        return isinstance(value, str)
+    if kind in ("number", "integer", "float"):
+        return isinstance(value, int | float) and not isinstance(value, bool)
+    if kind == "boolean":
+        return isinstance(value, bool)
+    if kind == "object":
+        return isinstance(value, Mapping)
+    if kind.startswith("array"):
+        inner = kind[6:-1] if kind.startswith("array[") else "any"
+        return isinstance(value, list) and all(fits(inner, v) for v in value)
+    return True
+
+
 async def write(ctx: NodeContext, sel: list[str], value: Any) -> None:
     if len(sel) < 2:
         raise NodeError("The assigned variable selector is empty.", "VariableNotFound")
     if sel[0] == "conversation":
+        declared = ctx.execution.runner.conversation_types.get(sel[1])
+        if declared is not None and not fits(declared, value):
+            raise NodeError(
+                f"Value of type {type(value).__name__} cannot be assigned to {declared} variable "
+                f"conversation.{sel[1]}.",
+                "InvalidDataType",
+            )
         await ctx.run.set_conversation_variable(sel[1], value)
     else:
         ctx.pool.add(sel[0], sel[1], value)

@@ -16,6 +16,7 @@ from openify.engine.model_calls import (
     clean_prompt,
     history,
     history_text,
+    image_parts,
     resolve,
     stream_call,
     vision_parts,
@@ -23,7 +24,7 @@ from openify.engine.model_calls import (
 )
 from openify.engine.node import Node, NodeContext, NodeError, NodeResult, selector, usage_dict, usage_metadata
 from openify.engine.nodes.template_transform import jinja_env, variables
-from openify.engine.variables import to_text
+from openify.engine.variables import files_in, template_selectors, to_text
 from openify.providers.base import ChatMessage, LLMRequest, Role
 
 _THINK = re.compile(r"<think>(.*?)</think>\s*", re.DOTALL)
@@ -113,7 +114,16 @@ class LLMNode(Node):
                 if not isinstance(item, Mapping):
                     continue
                 role = _ROLES.get(str(item.get("role") or "user"), "user")
-                messages.append(ChatMessage(role, self._render(ctx, item, context, jinja)))
+                message = ChatMessage(role, self._render(ctx, item, context, jinja))
+                if role == "user" and item.get("edition_type") != "jinja2":
+                    # image variables referenced in a basic prompt become image parts of that message
+                    refs = [
+                        f
+                        for sel in template_selectors(str(item.get("text") or ""))
+                        for f in files_in(ctx.pool.get(sel))
+                    ]
+                    message = with_parts(message, await image_parts(ctx, refs))
+                messages.append(message)
             messages.extend(past)
             if query:
                 messages.append(ChatMessage("user", query))
