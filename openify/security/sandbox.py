@@ -1,31 +1,32 @@
 """The code-node sandbox: runs Python 3 or JavaScript `main(...)` in a separate, confined process.
 
-Layers, outermost first (each works without the others; `isolation` says which are on):
-- Process: a fresh process per call in its own session; wall time kills the whole process group.
-- Network namespace (`unshare -n`; root, or unprivileged user namespaces): the child has no interface
-  but a down loopback, so no connection of any kind leaves it.
-- Own uid (root servers, when the interpreter is reachable by other users: node here): one unused uid per
-  concurrent run, so RLIMIT_NPROC bounds forks/threads, file permissions apply, and signals cannot reach
-  the server. A root Python child that cannot drop its uid instead loses every capability (setpriv), so it
-  cannot raise its limits, mount, unshare, trace or read other processes' memory or environment.
-- rlimits (prlimit from the parent before the request is sent): CPU seconds (SIGXCPU, then SIGKILL),
-  address space, no core files, 64 files, file size 0 (nothing can be written, so no native code can be
-  dropped and loaded).
+Layers, outermost first (each holds without the others; `Sandbox.isolation` says which this host has):
+- Process: a fresh process per call in its own session, cwd a fresh temp dir (removed afterwards), an
+  environment of PATH/HOME/TMPDIR/LANG only; wall time kills the whole process group (confined_process.py).
+- Network namespace (`unshare --net`, as root; `--map-root-user` otherwise, if the host allows): the
+  child has no interface but a down loopback, so no connection of any kind leaves it.
+- Own uid (root servers): one unused uid per concurrent run, so RLIMIT_NPROC bounds forks and threads,
+  nothing owned by root can be written, and no signal reaches the server or another run. Node drops via
+  unshare. When the Python interpreter is out of other users' reach (e.g. under /root), setpriv changes the
+  uid but keeps CAP_DAC_READ_SEARCH alone, so reads stay possible and are limited by the audit hook.
+- rlimits (prlimit, applied by the child to itself): CPU seconds (SIGXCPU, then SIGKILL), address space,
+  no core files, 64 files, 32 processes, file size 0 (nothing can be written, so no native code can be
+  dropped and loaded; the temp dir serves as cwd and tempfile dir, read-only in effect).
 - In the child: Python installs an audit hook (sandbox_boot.py) refusing sockets, process creation,
   signals, ctypes, rlimit changes and file access outside its temp dir (reads also under the interpreter
-  prefix and site-packages); node runs under its permission model with reads allowed only in the temp dir
-  (no child processes, workers, addons or writes) and sandbox_boot.js hides `process`, `require`, `fetch`.
-- Output: capped at max_output_bytes while read; the result must be a JSON object within Dify's limits.
+  prefix and site-packages, so installed packages such as jieba import); node runs under its permission
+  model with reads allowed only in the temp dir (no child processes, workers, addons or writes), and
+  sandbox_boot.js hides `process`, `module` and `fetch` and gives a `require` without network modules.
+- Output: stdout capped at max_output_bytes while read; the result must be a JSON object, within Dify's
+  depth, string and number limits (output_limits.py).
 """
 
 from __future__ import annotations
 
-import asyncio
 import json
 import marshal
 import os
 import resource
-import selectors
 import shutil
 import signal
 import site
@@ -34,13 +35,14 @@ import sys
 import sysconfig
 import tempfile
 import threading
-import time
 from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 from types import CodeType
 from typing import Any, Literal
 
+from openify.security import confined_process
+from openify.security.confined_process import Confinement, Finished
 from openify.security.errors import SandboxError
 from openify.security.output_limits import check_output
 from openify.settings import SandboxSettings
@@ -50,7 +52,6 @@ __all__ = ["Language", "Sandbox", "SandboxError"]
 Language = Literal["python3", "javascript"]
 
 _HERE = Path(__file__).resolve().parent
-_STDERR_CAP = 64 * 1024
 _NODE_HEADROOM_MB = 1024  # V8 reserves ~800 MB of address space before running anything
 _FILES = 64
 _UID_RANGE = 1000
@@ -65,15 +66,6 @@ _PRLIMIT_NAMES = {
     resource.RLIMIT_NOFILE: "nofile",
     resource.RLIMIT_NPROC: "nproc",
 }
-
-
-@dataclass(frozen=True, slots=True)
-class _Finished:
-    stdout: bytes
-    stderr: bytes
-    returncode: int
-    timed_out: bool
-    overflow: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -135,7 +127,7 @@ class Sandbox:
         """Run `main(**inputs)` (JavaScript: `main(inputs)`) and return its dict; raise SandboxError."""
         launch = self._prepare(language, code, inputs)
         try:
-            return self._interpret(language, self._communicate(launch))
+            return self._interpret(language, confined_process.run(self._confinement(launch)))
         finally:
             self._cleanup(launch)
 
@@ -143,7 +135,7 @@ class Sandbox:
         """`run` without blocking the event loop."""
         launch = self._prepare(language, code, inputs)
         try:
-            return self._interpret(language, await self._acommunicate(launch))
+            return self._interpret(language, await confined_process.arun(self._confinement(launch)))
         finally:
             self._cleanup(launch)
 
@@ -252,137 +244,24 @@ class Sandbox:
         return self._root and bool(self._unshare) and self._node is not None and _usable_by_others(self._node)
 
     # --- running --------------------------------------------------------------------------------------
-    def _env(self, tmp: str) -> dict[str, str]:
-        return {"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": tmp, "TMPDIR": tmp, "LANG": "C.UTF-8"}
-
-    def _popen_kwargs(self, launch: _Launch) -> dict[str, Any]:
-        return {"cwd": launch.tmp, "env": self._env(launch.tmp), "start_new_session": True, "close_fds": True}
-
-    def _limit(self, pid: int, launch: _Launch) -> None:
-        if self._prlimit:
-            return  # the child set them itself (see _prefix)
-        try:
-            for which, soft, hard in launch.rlimits:
-                resource.prlimit(pid, which, (soft, hard))
-        except ProcessLookupError:
-            pass
-
-    def _communicate(self, launch: _Launch) -> _Finished:
-        proc = subprocess.Popen(  # noqa: S603 - argv is ours; user code travels on stdin
-            launch.argv,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            **self._popen_kwargs(launch),
+    def _confinement(self, launch: _Launch) -> Confinement:
+        return Confinement(
+            argv=launch.argv,
+            payload=launch.payload,
+            cwd=launch.tmp,
+            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": launch.tmp, "TMPDIR": launch.tmp, "LANG": "C.UTF-8"},
+            wall_time_s=self.limits.wall_time_s,
+            stdout_cap=self.limits.max_output_bytes + 64,  # room for the {"ok": true, "result": ...} envelope
+            rlimits=[] if self._prlimit else launch.rlimits,
         )
-        self._limit(proc.pid, launch)
-        assert proc.stdin and proc.stdout and proc.stderr  # noqa: S101 - all three are pipes
-        deadline = time.monotonic() + self.limits.wall_time_s
-        out, err = bytearray(), bytearray()
-        timed_out = overflow = False
-        pending = memoryview(launch.payload)
-        with selectors.DefaultSelector() as sel:
-            os.set_blocking(proc.stdin.fileno(), False)
-            sel.register(proc.stdin, selectors.EVENT_WRITE)
-            sel.register(proc.stdout, selectors.EVENT_READ)
-            sel.register(proc.stderr, selectors.EVENT_READ)
-            while len(sel.get_map()) > 0:
-                remaining = deadline - time.monotonic()
-                if remaining <= 0:
-                    timed_out = True
-                    break
-                for key, _ in sel.select(remaining):
-                    if key.fileobj is proc.stdin:
-                        try:
-                            pending = pending[os.write(proc.stdin.fileno(), pending[:65536]) :]
-                        except BrokenPipeError:
-                            pending = pending[:0]
-                        if not pending:
-                            sel.unregister(proc.stdin)
-                            proc.stdin.close()
-                        continue
-                    chunk = os.read(key.fd, 65536)
-                    if not chunk:
-                        sel.unregister(key.fileobj)
-                    elif key.fileobj is proc.stdout:
-                        out += chunk
-                        if len(out) > self._stdout_cap:
-                            overflow = True
-                            sel.close()
-                            break
-                    elif len(err) < _STDERR_CAP:
-                        err += chunk
-                if overflow:
-                    break
-        _kill_group(proc.pid)
-        returncode = proc.wait()
-        for stream in (proc.stdin, proc.stdout, proc.stderr):
-            stream.close()
-        return _Finished(bytes(out), bytes(err), returncode, timed_out, overflow)
-
-    async def _acommunicate(self, launch: _Launch) -> _Finished:
-        proc = await asyncio.create_subprocess_exec(
-            *launch.argv,
-            stdin=asyncio.subprocess.PIPE,
-            stdout=asyncio.subprocess.PIPE,
-            stderr=asyncio.subprocess.PIPE,
-            **self._popen_kwargs(launch),
-        )
-        self._limit(proc.pid, launch)
-        assert proc.stdin and proc.stdout and proc.stderr  # noqa: S101 - all three are pipes
-        out, err = bytearray(), bytearray()
-        overflow = False
-
-        async def feed() -> None:
-            assert proc.stdin  # noqa: S101
-            try:
-                proc.stdin.write(launch.payload)
-                await proc.stdin.drain()
-                proc.stdin.close()
-            except (BrokenPipeError, ConnectionResetError):
-                pass
-
-        async def drain_stdout() -> None:
-            nonlocal overflow
-            assert proc.stdout  # noqa: S101
-            while chunk := await proc.stdout.read(65536):
-                out.extend(chunk)
-                if len(out) > self._stdout_cap:
-                    overflow = True
-                    return
-
-        async def drain_stderr() -> None:
-            assert proc.stderr  # noqa: S101
-            while chunk := await proc.stderr.read(65536):
-                if len(err) < _STDERR_CAP:
-                    err.extend(chunk)
-
-        timed_out = False
-        tasks = [asyncio.ensure_future(c) for c in (feed(), drain_stdout(), drain_stderr())]
-        try:
-            done, _ = await asyncio.wait(tasks[1:2], timeout=self.limits.wall_time_s)
-            timed_out = not done
-            if not overflow and not timed_out:
-                await asyncio.wait(tasks[2:], timeout=1.0)
-        finally:
-            _kill_group(proc.pid)
-            for task in tasks:
-                task.cancel()
-            await asyncio.gather(*tasks, return_exceptions=True)
-        returncode = await proc.wait()
-        return _Finished(bytes(out), bytes(err), returncode, timed_out, overflow)
 
     def _cleanup(self, launch: _Launch) -> None:
         shutil.rmtree(launch.tmp, ignore_errors=True)
         if launch.uid is not None:
             self._uids.give(launch.uid)
 
-    @property
-    def _stdout_cap(self) -> int:
-        return self.limits.max_output_bytes + 64  # room for the {"ok": true, "result": ...} envelope
-
     # --- interpreting ---------------------------------------------------------------------------------
-    def _interpret(self, language: Language, done: _Finished) -> dict[str, Any]:
+    def _interpret(self, language: Language, done: Finished) -> dict[str, Any]:
         if done.timed_out:
             raise SandboxError(
                 f"Code execution exceeded the time limit of {self.limits.wall_time_s:g} s", kind="wall_time"
@@ -401,7 +280,7 @@ class Sandbox:
                 raise SandboxError(str(reply.get("error")), kind=str(reply.get("kind", "exception")))
         raise self._crash(language, done)
 
-    def _crash(self, language: Language, done: _Finished) -> SandboxError:
+    def _crash(self, language: Language, done: Finished) -> SandboxError:
         rc, stderr = done.returncode, done.stderr
         if rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU, -signal.SIGKILL, 128 + signal.SIGKILL):
             if rc in (-signal.SIGXCPU, 128 + signal.SIGXCPU) or not _memory_words(stderr):
@@ -473,13 +352,6 @@ class Sandbox:
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
         roots = [os.path.realpath(p) for p in prefixes] + self._site_path + ["/usr/share/zoneinfo"]
         return [r for r in dict.fromkeys(roots) if r not in ("/", "")]
-
-
-def _kill_group(pid: int) -> None:
-    try:
-        os.killpg(pid, signal.SIGKILL)
-    except (ProcessLookupError, PermissionError):
-        pass
 
 
 def _parse(stdout: bytes) -> dict[str, Any] | None:
