@@ -57,6 +57,7 @@ class _ToolCall:
 class _Failure:
     status: int
     body: dict[str, Any]
+    headers: tuple[tuple[str, str], ...] = ()
 
 
 class _Request:
@@ -99,11 +100,14 @@ class FakeLLM:
         """Queue one answer that is a single tool call."""
         self._replies.append(_ToolCall(name, arguments))
 
-    def fail_next(self, status: int, body: dict[str, Any] | None = None, times: int = 1) -> None:
-        """The next `times` POST requests get this status and body instead of an answer."""
+    def fail_next(
+        self, status: int, body: dict[str, Any] | None = None, times: int = 1, headers: dict[str, str] | None = None
+    ) -> None:
+        """The next `times` POST requests get this status, body (and headers, e.g. retry-after) instead of an answer."""
         if body is None:
             body = {"error": {"message": f"fake upstream error {status}", "type": "fake_error", "code": str(status)}}
-        self._failures.extend(_Failure(status, body) for _ in range(times))
+        extra = tuple((headers or {}).items())
+        self._failures.extend(_Failure(status, body, extra) for _ in range(times))
 
     def malformed_next(self) -> None:
         """The next stream sends a data frame that is not JSON after its first token."""
@@ -207,7 +211,7 @@ class FakeLLM:
         self.headers.append(req.headers)
         if self._failures:
             failure = self._failures.popleft()
-            return await self._send_json(writer, failure.status, failure.body)
+            return await self._send_json(writer, failure.status, failure.body, failure.headers)
         path = req.path
         if path.endswith("/chat/completions"):
             return await self._chat(req.body, reader, writer)
@@ -221,11 +225,14 @@ class FakeLLM:
             return await self._anthropic(req.body, reader, writer)
         return await self._send_json(writer, 404, {"error": {"message": f"no route {path}"}})
 
-    async def _send_json(self, writer: asyncio.StreamWriter, status: int, payload: dict[str, Any]) -> bool:
+    async def _send_json(
+        self, writer: asyncio.StreamWriter, status: int, payload: dict[str, Any], headers: Any = ()
+    ) -> bool:
         data = json.dumps(payload, ensure_ascii=False).encode()
+        extra = "".join(f"{k}: {v}\r\n" for k, v in headers)
         head = (
             f"HTTP/1.1 {status} {_REASONS.get(status, 'Error')}\r\ncontent-type: application/json\r\n"
-            f"content-length: {len(data)}\r\n\r\n"
+            f"{extra}content-length: {len(data)}\r\n\r\n"
         )
         writer.write(head.encode() + data)
         await writer.drain()

@@ -154,3 +154,10 @@ async def test_stream_ends_with_exactly_one_usage_report(manager: ProviderManage
     fake_llm.fail_next(503)
     events = [e async for e in manager.llm("openai", "gpt-4o-mini").stream(ask("x"))]
     assert [type(e) for e in events].count(UsageReport) == 1 and isinstance(events[-1], UsageReport)
+
+
+async def test_retry_after_is_honoured(manager: ProviderManager, fake_llm: FakeLLM) -> None:
+    fake_llm.fail_next(429, headers={"retry-after": "0.3"})
+    started = time.monotonic()
+    assert await answer(manager) == "echo: hi"
+    assert time.monotonic() - started >= 0.3  # the configured backoff is 0.01 s
