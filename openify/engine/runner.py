@@ -412,6 +412,12 @@ class Execution:
         return launched
 
     async def _run_node(self, node_id: str, predecessor: str | None) -> None:
+        try:
+            await self._execute(node_id, predecessor)
+        except Exception as exc:  # a bug outside the node's own code: fail the run instead of hanging it
+            self.queue.put_nowait((_FAIL, node_id, f"Internal error in node {node_id}: {_message(exc)}"))
+
+    async def _execute(self, node_id: str, predecessor: str | None) -> None:
         run, q = self.run, self.queue
         # Like Dify's per-engine limit: each (sub)graph run counts its own node starts, so a long
         # iteration is bounded per item, not by the total; total_steps reports the top level.
