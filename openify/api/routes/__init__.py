@@ -5,13 +5,14 @@ from __future__ import annotations
 from fastapi import APIRouter
 
 from openify.api.routes import app_info, end_users, health, models, workflows
-from openify.api.routes import chat_messages, completion_messages, conversations, feedbacks, messages
+from openify.api.routes import chat_messages, completion_messages, conversations, feedbacks, files, messages
 from openify.api.routes import dataset_metadata, dataset_tags, datasets, documents, retrieve, segments
 
 
 def service_routers() -> list[APIRouter]:
     return [health.router, app_info.router, end_users.router, models.router, workflows.router,
-            chat_messages.router, completion_messages.router, conversations.router, feedbacks.router, messages.router,
+            chat_messages.router, completion_messages.router, conversations.router, feedbacks.router,
+            files.router, messages.router,
             # tags first: /datasets/tags must not be read as /datasets/{dataset_id}
             dataset_tags.router, datasets.router, documents.router, segments.router,
             dataset_metadata.router, retrieve.router]

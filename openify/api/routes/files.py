@@ -1,0 +1,83 @@
+"""POST /files/upload (multipart) and GET /files/{file_id}/preview."""
+
+from __future__ import annotations
+
+import asyncio
+from typing import Any
+from urllib.parse import quote
+
+from fastapi import APIRouter, Request
+from starlette.datastructures import UploadFile as StarletteUpload
+from starlette.responses import JSONResponse, Response
+
+from openify.api.deps import AppKey, ServicesDep
+from openify.api.timefmt import unix
+from openify.errors import FilenameNotExists, InvalidParam, NoFileUploaded, TooManyFiles, UnsupportedMediaType
+
+router = APIRouter(tags=["files"])
+
+
+def _url(request: Request, services: ServicesDep, file_id: str) -> str:
+    base = services.settings.files_url.rstrip("/") or str(request.base_url).rstrip("/")
+    return f"{base}/v1/files/{file_id}/preview"
+
+
+@router.post("/files/upload", summary="Upload a file for use in messages", status_code=201, response_model=None)
+async def upload(request: Request, ctx: AppKey, services: ServicesDep) -> JSONResponse:
+    if not request.headers.get("content-type", "").startswith("multipart/form-data"):
+        raise UnsupportedMediaType("The request must be multipart/form-data.")
+    form = await request.form(max_files=10)
+    try:
+        parts = [v for _, v in form.multi_items() if isinstance(v, StarletteUpload)]
+        if not parts or "file" not in form:
+            raise NoFileUploaded()
+        if len(parts) > 1:
+            raise TooManyFiles()
+        part = parts[0]
+        if not part.filename:
+            raise FilenameNotExists()
+        user = form.get("user")
+        if user is not None and not isinstance(user, str):
+            raise InvalidParam("user must be a string", params="user")
+        limit = services.chat.files.max_upload_bytes(part.filename)
+        data = await part.read(limit + 1)
+        end_user_id = await asyncio.to_thread(services.chat.end_user_id, ctx.app_id, user or "DEFAULT-USER")
+        row = await asyncio.to_thread(
+            services.chat.files.upload, ctx.app_id, end_user_id, part.filename, part.content_type, data
+        )
+    finally:
+        await form.close()
+    url = _url(request, services, row.id)
+    body: dict[str, Any] = {
+        "id": row.id,
+        "name": row.name,
+        "size": row.size,
+        "extension": row.extension,
+        "mime_type": row.mime_type,
+        "created_by": row.end_user_id,
+        "created_at": unix(row.created_at),
+        "preview_url": None,
+        "source_url": url,
+        "original_url": url,
+        "user_id": None,
+        "tenant_id": "default",
+        "conversation_id": None,
+        "file_key": None,
+        "reference": None,
+    }
+    return JSONResponse(body, status_code=201)
+
+
+@router.get("/files/{file_id}/preview", summary="The bytes of a file attached to a message", response_model=None)
+async def preview(
+    file_id: str, ctx: AppKey, services: ServicesDep, as_attachment: bool = False, user: str | None = None
+) -> Response:
+    row, data = await asyncio.to_thread(services.chat.files.preview, ctx.app_id, file_id)
+    headers = {"Cache-Control": "public, max-age=3600"}
+    media = row.mime_type
+    if row.mime_type.startswith(("audio/", "video/")):
+        headers["Accept-Ranges"] = "bytes"
+    if as_attachment or row.mime_type in ("text/html", "application/xhtml+xml"):  # HTML is always downloaded
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(row.name)}"
+        media = "application/octet-stream"
+    return Response(data, media_type=media, headers=headers)
