@@ -86,6 +86,7 @@ class FakeLLM:
         self._server: asyncio.Server | None = None
         self._writers: set[asyncio.StreamWriter] = set()
         self._ids = 0
+        self._generation = 0  # bumped by reset(): streams of an earlier test stop and count nothing
 
     # --- scripting ------------------------------------------------------------------------------
     def reply(self, *texts: str) -> None:
@@ -129,6 +130,7 @@ class FakeLLM:
         self.aborted = 0
         self.send_usage = True
         self.ignore_stream = False
+        self._generation += 1
 
     # --- lifecycle ------------------------------------------------------------------------------
     def start(self) -> FakeLLM:
@@ -243,10 +245,11 @@ class FakeLLM:
         writer.write(b"HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\ntransfer-encoding: chunked\r\n\r\n")
         await writer.drain()
         cut = self._cuts.popleft() if self._cuts else None
+        generation = self._generation
         hang_up = asyncio.ensure_future(reader.read(1))  # completes with b"" when the client closes
         try:
             for sent, frame in enumerate(frames):
-                if cut is not None and sent >= cut:
+                if (cut is not None and sent >= cut) or generation != self._generation:
                     return False
                 if hang_up.done():
                     self.aborted += 1
@@ -261,7 +264,7 @@ class FakeLLM:
             await writer.drain()
             return True
         except ConnectionError:
-            self.aborted += 1
+            self.aborted += generation == self._generation
             return False
         finally:
             hang_up.cancel()
