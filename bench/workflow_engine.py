@@ -8,8 +8,12 @@ from __future__ import annotations
 
 import asyncio
 import statistics
+import sys
 import time
+from pathlib import Path
 from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent.parent))  # this checkout, not an installed copy
 
 from openify.engine.graph import parse_graph
 from openify.engine.runner import RunLimits, WorkflowRunner
