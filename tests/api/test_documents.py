@@ -8,6 +8,7 @@ import io
 import json
 import uuid
 import zipfile
+from typing import Any
 
 import httpx
 import pytest
@@ -19,10 +20,10 @@ from tests.api.knowledge import add_file, add_text, create_dataset, docx, pdf, r
 H = dict[str, str]
 
 
-async def _segments(client: httpx.AsyncClient, h: H, ds: str, doc: str) -> list[dict[str, object]]:
+async def _segments(client: httpx.AsyncClient, h: H, ds: str, doc: str) -> list[dict[str, Any]]:
     r = await client.get(f"/v1/datasets/{ds}/documents/{doc}/segments", headers=h, params={"limit": 100})
     assert r.status_code == 200, r.text
-    return r.json()["data"]  # type: ignore[no-any-return]
+    return r.json()["data"]
 
 
 async def test_create_by_text_returns_at_once_then_indexes(client: httpx.AsyncClient, dataset_key: H) -> None:
@@ -175,7 +176,7 @@ async def test_process_rules(client: httpx.AsyncClient, dataset_key: H) -> None:
     )
     segs = await _segments(client, dataset_key, ds, custom["document"]["id"])
     assert "a@b.com" not in segs[0]["content"] and "https://x.org" not in segs[0]["content"]
-    assert len(segs) > 3 and all(s["tokens"] <= 60 for s in segs)  # type: ignore[operator]
+    assert len(segs) > 3 and all(s["tokens"] <= 60 for s in segs)
     assert all(str(s["content"]).endswith("。") for s in segs[1:-1])
     assert [s["position"] for s in segs] == list(range(1, len(segs) + 1))
 
@@ -198,7 +199,7 @@ async def test_hierarchical_and_qa_documents(client: httpx.AsyncClient, dataset_
         "Cats sleep a lot.\nCats like fish.",
         "Dogs bark at night.\nDogs like bones.",
     ]
-    assert [c["content"] for c in segs[1]["child_chunks"]] == ["Dogs bark at night.", "Dogs like bones."]  # type: ignore[index, union-attr]
+    assert [c["content"] for c in segs[1]["child_chunks"]] == ["Dogs bark at night.", "Dogs like bones."]
     records = await retrieve(client, dataset_key, ds, "bones")
     assert records[0]["segment"]["content"].startswith("Dogs")  # the parent is returned
     assert records[0]["child_chunks"][0]["content"] == "Dogs like bones."
@@ -212,7 +213,7 @@ async def test_hierarchical_and_qa_documents(client: httpx.AsyncClient, dataset_
     }
     doc = await add_text(client, dataset_key, ds, "whole", text, doc_form="hierarchical_model", process_rule=full)
     segs = await _segments(client, dataset_key, ds, doc["document"]["id"])
-    assert len(segs) == 1 and len(segs[0]["child_chunks"]) == 4  # type: ignore[arg-type]
+    assert len(segs) == 1 and len(segs[0]["child_chunks"]) == 4
 
     qa_ds = (await create_dataset(client, dataset_key, "qa"))["id"]
     doc = await add_text(
