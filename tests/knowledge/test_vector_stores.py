@@ -70,3 +70,19 @@ def test_hnsw_recall_against_exact(registries: Registries) -> None:
     queries = _vectors(50, 64, seed=2)
     found = sum(len({c for c, _ in hnsw.search(q, 10)} & {c for c, _ in exact.search(q, 10)}) for q in queries)
     assert found / 500 >= 0.95
+
+
+def test_hnsw_large_filters_post_filter_the_graph(registries: Registries) -> None:
+    from openify.knowledge.vector_stores.hnsw import HnswVectorStore
+
+    x = _vectors(1000, 32, seed=3)
+    ids = [f"c{i}" for i in range(1000)]
+    hnsw = HnswVectorStore(None, 32, exact_filter_max=10)  # every filter here takes the graph path
+    exact = _store(registries, "numpy", None)
+    hnsw.add(ids, x)
+    exact.add(ids, x)
+    allowed = set(ids[::3])
+    for q in _vectors(20, 32, seed=4):
+        got, want = hnsw.search(q, 5, allowed), exact.search(q, 5, allowed)
+        assert {c for c, _ in got} <= allowed
+        assert len({c for c, _ in got} & {c for c, _ in want}) >= 4
