@@ -273,3 +273,21 @@ async def test_step_limit_counts_each_iteration_item_separately() -> None:
     assert out.finished.status == "succeeded", out.finished.error
     assert len(out.outputs["output"]) == 600
     assert out.finished.total_steps == 4  # start, make, it, end: the top level, as Dify counts
+
+
+async def test_loop_count_bounds_rounds() -> None:
+    dsl = load_dsl("loop.yml")
+    node_data(dsl, "lp")["loop_count"] = 5
+    out = await run_dsl(dsl, {"stop_at": 100})
+    assert out.outputs["count"] == 5 and len(out.outputs["log"]) == 5
+
+
+async def test_legacy_if_else_conditions_and_variable_assigner_name() -> None:
+    dsl = load_dsl("branches.yml")
+    route = node_data(dsl, "route")
+    route["logical_operator"] = "and"
+    route["conditions"] = route.pop("cases")[0]["conditions"]  # DSL 0.1.0: no cases, one implicit `true`
+    node_data(dsl, "agg")["type"] = "variable-assigner"  # the aggregator's legacy type name
+    for n, branch in ((11, "big 11"), (5, "small")):
+        out = await run_dsl(dsl, {"n": n})
+        assert out.outputs["branch"] == branch
