@@ -7,10 +7,11 @@ node id, as Dify sends it. Workflow apps stream End output as `text_chunk`; chat
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from openify.api.sse import error_payload
 from openify.engine.events import (
     IterationCompleted,
     IterationNext,
@@ -26,6 +27,8 @@ from openify.engine.events import (
     WorkflowFinished,
     WorkflowStarted,
 )
+from openify.errors import InvalidParam
+from openify.services.workflows.chatflows import ChatflowTurn, TurnUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,6 +50,14 @@ class StreamKeys:
         return self.message_id is not None
 
     def top(self, event: str) -> dict[str, Any]:
+        if self.chat and event in ("message", "message_end"):
+            return {
+                "event": event,
+                "conversation_id": self.conversation_id,
+                "message_id": self.message_id,
+                "created_at": self.message_created_at,
+                "task_id": self.task_id,
+            }
         if self.chat:
             return {
                 "event": event,
@@ -228,3 +239,104 @@ def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
         case WorkflowFinished():
             return {**keys.top("workflow_finished"), "data": finished_data(ev, keys)}
     return None
+
+
+# --- chatflows ------------------------------------------------------------------------------------------
+def chatflow_keys(turn: ChatflowTurn) -> StreamKeys:
+    live = turn.live
+    return StreamKeys(
+        task_id=live.task_id,
+        workflow_run_id=live.run_id,
+        workflow_id=live.workflow_id,
+        end_user_id=live.end_user_id,
+        session_id=live.session_id,
+        conversation_id=turn.conversation_id,
+        message_id=turn.message_id,
+        message_created_at=turn.created_at,
+    )
+
+
+def _usage(u: TurnUsage, sse: bool) -> dict[str, Any]:
+    # Openify prices no tokens here yet; Dify sends price fields as strings in SSE and numbers in blocking bodies.
+    zero: Any = "0" if sse else 0
+    return {
+        "prompt_tokens": u.prompt_tokens,
+        "prompt_unit_price": zero,
+        "prompt_price_unit": zero,
+        "prompt_price": zero,
+        "completion_tokens": u.completion_tokens,
+        "completion_unit_price": zero,
+        "completion_price_unit": zero,
+        "completion_price": zero,
+        "total_tokens": u.total_tokens,
+        "total_price": zero,
+        "currency": "USD",
+        "latency": round(u.latency, 3),
+        "time_to_first_token": None,
+        "time_to_generate": None,
+    }
+
+
+def _metadata(u: TurnUsage, sse: bool) -> dict[str, Any]:
+    return {"annotation_reply": None, "retriever_resources": [], "usage": _usage(u, sse)}
+
+
+async def pre_run_error(message: str) -> AsyncIterator[dict[str, Any]]:
+    """Dify checks inputs inside its worker, after the stream has started: the one frame it then sends has no
+    code and status 500 (workflow_execute_task.py: _publish_error_event)."""
+    yield {"event": "error", "message": message, "status": 500}
+
+
+def _run_failed(ev: WorkflowFinished) -> InvalidParam:
+    return InvalidParam(f"Run failed: {ev.error}")
+
+
+async def chatflow_payloads(
+    turn: ChatflowTurn, usage: Callable[[WorkflowFinished], TurnUsage]
+) -> AsyncIterator[dict[str, Any]]:
+    """A chatflow turn's stream: workflow events with Answer text as `message`; then `message_end` and
+    `workflow_finished` (success), `workflow_finished` and `error` (failure), `workflow_finished` and
+    `message_end` (stopped), in Dify's orders."""
+    keys = chatflow_keys(turn)
+    async for ev in turn.live.subscribe():
+        if type(ev) is not WorkflowFinished:
+            p = payload(ev, keys)
+            if p is not None:
+                yield p
+            continue
+        assert isinstance(ev, WorkflowFinished)  # noqa: S101 - narrowing for mypy
+        end = {
+            **keys.top("message_end"),
+            "id": turn.message_id,
+            "metadata": _metadata(usage(ev), True),
+            "files": [dict(f) for f in ev.files],
+        }
+        finished = payload(ev, keys)
+        if ev.status == "failed":
+            yield finished  # type: ignore[misc]  # a WorkflowFinished always has a payload
+            err = error_payload(_run_failed(ev), conversation_id=turn.conversation_id, message_id=turn.message_id)
+            yield err
+        elif ev.status == "stopped":
+            yield finished  # type: ignore[misc]
+            yield end
+        else:
+            yield end
+            yield finished  # type: ignore[misc]
+
+
+async def chatflow_blocking_body(turn: ChatflowTurn, usage: Callable[[WorkflowFinished], TurnUsage]) -> dict[str, Any]:
+    """Dify's blocking chat body; a failed run is 400 invalid_param "Run failed: ..."."""
+    ev = await turn.live.wait()
+    if ev.status == "failed":
+        raise _run_failed(ev)
+    return {
+        "event": "message",
+        "task_id": turn.live.task_id,
+        "id": turn.message_id,
+        "message_id": turn.message_id,
+        "conversation_id": turn.conversation_id,
+        "mode": "advanced-chat",
+        "answer": ev.answer,
+        "metadata": _metadata(usage(ev), False),
+        "created_at": turn.created_at,
+    }

@@ -2,18 +2,18 @@
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from fastapi import APIRouter
-from starlette.responses import Response
 
-from openify.api import sse
+from openify.api import sse, workflow_events
 from openify.api.deps import AppKey, ServicesDep
 from openify.api.schemas.chat import ChatMessageRequest, UserBody, blocking_body, stream_payloads
-from openify.errors import AppUnavailable, InvalidParam, NotChatApp
+from openify.engine.events import WorkflowFinished
+from openify.errors import InvalidParam, NotChatApp
 from openify.services.chat import TurnRequest
 from openify.services.chat.service import CHAT_MODES
+from openify.services.workflows.chatflows import TurnUsage
 
 router = APIRouter(tags=["chat"])
 
@@ -47,16 +47,22 @@ async def chat_messages(body: ChatMessageRequest, ctx: AppKey, services: Service
 
 
 async def _chatflow(services: ServicesDep, ctx: AppKey, body: ChatMessageRequest, streaming: bool) -> Any:
-    """Advanced-chat turns belong to the chatflow service: a Mapping is the blocking body, an async iterator
-    the stream's payloads (sent after an immediate ping, as Dify relays chatflows)."""
-    chatflows = getattr(services, "chatflows", None)
-    if chatflows is None:
-        raise AppUnavailable()
-    result = await chatflows.chat(ctx.app, _turn(body, streaming), workflow_id=body.workflow_id)
-    if isinstance(result, Response | Mapping):
-        return result
-    stream: AsyncIterator[Mapping[str, Any]] = result
-    return sse.response(stream, initial_ping=True)
+    """Advanced-chat turns belong to the chatflow service; its typed run becomes Dify's chatflow stream or body."""
+    chatflows = services.chatflows
+    try:
+        turn = await chatflows.start(ctx.app, _turn(body, streaming), workflow_id=body.workflow_id)
+    except InvalidParam as exc:
+        if not streaming:
+            raise
+        return sse.response(workflow_events.pre_run_error(exc.detail), initial_ping=True)
+
+    def usage(ev: WorkflowFinished) -> TurnUsage:
+        return chatflows.usage(turn.live, ev)
+
+    if streaming:
+        # Chatflow streams open with a ping: Dify relays them from a worker.
+        return sse.response(workflow_events.chatflow_payloads(turn, usage), initial_ping=True)
+    return await workflow_events.chatflow_blocking_body(turn, usage)
 
 
 @router.post("/chat-messages/{task_id}/stop", summary="Stop a chat generation")
@@ -65,9 +71,7 @@ async def stop_chat(task_id: str, body: UserBody, ctx: AppKey, services: Service
     if app.mode not in (*CHAT_MODES, "advanced-chat"):
         raise NotChatApp()
     if app.mode == "advanced-chat":
-        chatflows = getattr(services, "chatflows", None)
-        if chatflows is not None:
-            await chatflows.stop(app, body.user, task_id)
+        await services.chatflows.stop(app, body.user, task_id)
         return {"result": "success"}
     services.chat.stop(app, body.user, task_id)
     return {"result": "success"}

@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from openify.api import sse
 from openify.api.deps import AppKey, ServicesDep
-from openify.api.workflow_events import StreamKeys, blocking_data, payload
+from openify.api.workflow_events import StreamKeys, blocking_data, payload, pre_run_error
 from openify.errors import InvalidParam, NotFound, NotWorkflowApp
 from openify.services.container import Services
 from openify.services.workflows.live import LiveRun
@@ -53,12 +53,6 @@ async def _relay(live: LiveRun, keys: StreamKeys, replay: bool = True) -> AsyncI
             yield p
 
 
-async def _error_only(message: str) -> AsyncIterator[dict[str, Any]]:
-    # Dify validates inputs inside its worker, after the stream has started: the one frame it sends has
-    # no code and status 500 (workflow_execute_task.py: _publish_error_event).
-    yield {"event": "error", "message": message, "status": 500}
-
-
 async def _run(app: App, body: WorkflowRunRequest, services: Services, workflow_id: str | None) -> Response | Any:
     if app.mode != "workflow":
         raise NotWorkflowApp()
@@ -73,7 +67,7 @@ async def _run(app: App, body: WorkflowRunRequest, services: Services, workflow_
     except InvalidParam as exc:
         if not streaming:
             raise
-        return sse.response(_error_only(exc.detail), initial_ping=True)
+        return sse.response(pre_run_error(exc.detail), initial_ping=True)
     keys = _keys(live)
     if streaming:
         # Workflow streams open with a ping: Dify relays them from a worker.

@@ -7,13 +7,15 @@ import inspect
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
+from sqlalchemy import select
+
 from openify.engine.graph import Graph
 from openify.engine.ports import ConversationHistory, HttpClient, KnowledgeRetriever, Ports
-from openify.providers.base import ModelResolver
+from openify.providers.base import ChatMessage, ModelResolver
 from openify.security.sandbox import Sandbox
 from openify.services.workflows.conversation_variables import ConversationVariableStore
 from openify.storage.db import Database
-from openify.storage.tables import App
+from openify.storage.tables import App, Message
 
 
 class KnowledgeAdapter:
@@ -32,14 +34,39 @@ class KnowledgeAdapter:
         return list(records)
 
 
+class ChatHistory:
+    """Earlier turns of a chatflow conversation from the chat area's message store, for LLM memory."""
+
+    def __init__(self, db: Database) -> None:
+        self._db = db
+
+    async def messages(self, conversation_id: str, limit: int) -> Sequence[ChatMessage]:
+        return await asyncio.to_thread(self._messages, conversation_id, limit)
+
+    def _messages(self, conversation_id: str, limit: int) -> list[ChatMessage]:
+        with self._db.session() as s:
+            rows = s.execute(
+                select(Message.query, Message.answer)
+                .where(Message.conversation_id == conversation_id, Message.answer != "")
+                .order_by(Message.created_at.desc())
+                .limit(max(limit, 0))
+            ).all()
+        out: list[ChatMessage] = []
+        for query, answer in reversed(rows):
+            out += [ChatMessage("user", query), ChatMessage("assistant", answer)]
+        return out
+
+
 class WorkflowPorts:
     """Builds the Ports of one app's graph. Optional services (knowledge, chat history) are looked up on
     `services` when a graph is first run, so areas that land later plug in without changes here."""
 
-    def __init__(self, db: Database, models: ModelResolver, sandbox: Sandbox, services: object) -> None:
+    def __init__(
+        self, db: Database, models: ModelResolver, sandbox: Sandbox, http: HttpClient, services: object
+    ) -> None:
         self._db, self._models, self._sandbox, self._services = db, models, sandbox, services
-        self.http: HttpClient | None = None
-        self.history: ConversationHistory | None = None
+        self.http = http
+        self.history: ConversationHistory = ChatHistory(db)
 
     def _knowledge(self) -> KnowledgeRetriever | None:
         retrieve = getattr(getattr(self._services, "knowledge", None), "retrieve_for_workflow", None)

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import json
 import logging
 import time
 import uuid
@@ -30,11 +31,12 @@ from openify.errors import InvalidParam, NotFound
 from openify.providers.base import ModelResolver
 from openify.registry import Registries
 from openify.security.sandbox import Sandbox
+from openify.security.ssrf import GuardedHttpClient
 from openify.services.workflows.live import LiveRun
 from openify.services.workflows.ports import WorkflowPorts
 from openify.services.workflows.recorder import RunRecorder, dumps
 from openify.services.workflows.versions import WorkflowVersions
-from openify.settings import SandboxSettings
+from openify.settings import Settings
 from openify.storage.db import Database
 from openify.storage.tables import App, EndUser, NodeExecution, WorkflowRun, WorkflowVersion
 from openify.storage.tables.base import utcnow
@@ -131,13 +133,15 @@ class WorkflowRunService:
         message_created_at: int = 0,
         dialogue_count: int = 1,
         on_finish: OnFinish | None = None,
+        run_id: str | None = None,
+        prepared_inputs: dict[str, Any] | None = None,
     ) -> LiveRun:
         """Validate, store the run row, and start the run's task. Raises InvalidParam before anything is stored."""
         version = await asyncio.to_thread(self.version_of, app, workflow_id)
         runner = self.runner_for(app, version)
-        prepared = self.prepare_inputs(runner, inputs)
+        prepared = prepared_inputs if prepared_inputs is not None else self.prepare_inputs(runner, inputs)
         chat = app.mode == "advanced-chat"
-        run_id, task_id = str(uuid.uuid4()), str(uuid.uuid4())
+        run_id, task_id = run_id or str(uuid.uuid4()), str(uuid.uuid4())
         system = SystemInputs(
             user_id=end_user.session_id,
             files=list(files),
@@ -235,6 +239,9 @@ class WorkflowRunService:
     def live(self, run_id: str) -> LiveRun | None:
         return self._by_run.get(run_id)
 
+    def live_by_task(self, task_id: str) -> LiveRun | None:
+        return self._by_task.get(task_id)
+
     async def shutdown(self) -> None:
         """Cancel live runs (their rows are marked failed now, or by `recover()` on the next start)."""
         tasks = [lv.task for lv in self._by_run.values() if lv.task is not None]
@@ -290,9 +297,10 @@ class WorkflowRunService:
         if filters.created_by_account:
             conds.append(False)  # runs through the Service API are never created by a console account
         if filters.keyword:
-            # Dify matches the ASCII-escaped JSON text of inputs and outputs, the end user, and the run id.
-            escaped = filters.keyword[:30].encode("unicode_escape").decode("utf-8")
-            like = "%" + escaped.replace("%", r"\%").replace("_", r"\_") + "%"
+            # Dify matches the JSON text of inputs and outputs as stored (non-ASCII \u-escaped), the end user,
+            # and the run id.
+            escaped = json.dumps(filters.keyword[:30])[1:-1]
+            like = "%" + escaped.replace("\\", "\\\\").replace("%", r"\%").replace("_", r"\_") + "%"
             kw: list[Any] = [
                 WorkflowRun.inputs.ilike(like, escape="\\"),
                 WorkflowRun.outputs.ilike(like, escape="\\"),
@@ -334,8 +342,8 @@ def _failed(run_id: str, error: str) -> WorkflowFinished:
 
 
 def workflow_service(
-    db: Database, registries: Registries, models: ModelResolver, sandbox: SandboxSettings, services: object
+    db: Database, registries: Registries, models: ModelResolver, settings: Settings, services: object
 ) -> WorkflowRunService:
     """The run service with Openify's ports (the container calls this)."""
-    ports = WorkflowPorts(db, models, Sandbox(sandbox), services)
+    ports = WorkflowPorts(db, models, Sandbox(settings.sandbox), GuardedHttpClient(settings.http_node), services)
     return WorkflowRunService(db, registries, WorkflowVersions(db), ports)

@@ -1,0 +1,178 @@
+"""Chatflows (advanced-chat apps): one turn of /chat-messages is one workflow run whose Answer nodes stream.
+
+The conversation and message are stored through the chat area's stores, so GET /conversations and /messages
+work for chatflows as for chat apps; conversation variables persist between turns through the engine's port.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import calendar
+import uuid
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from openify.engine.events import NodeFinished, WorkflowFinished
+from openify.errors import InvalidParam
+from openify.services.chat.conversations import ConversationService
+from openify.services.chat.messages import MessageService
+from openify.services.end_users import EndUserService
+from openify.services.workflows.live import LiveRun
+from openify.services.workflows.runs import WorkflowRunService
+from openify.storage.db import Database
+from openify.storage.tables import App, Conversation, ConversationVariable, Message
+
+
+class ChatTurn(Protocol):
+    """What /chat-messages parsed (openify.services.chat.TurnRequest fits)."""
+
+    @property
+    def user(self) -> str: ...
+    @property
+    def inputs(self) -> Mapping[str, Any]: ...
+    @property
+    def query(self) -> str: ...
+    @property
+    def conversation_id(self) -> str | None: ...
+    @property
+    def files(self) -> Sequence[Mapping[str, Any]]: ...
+
+
+@dataclass(frozen=True, slots=True)
+class ChatflowTurn:
+    """A started chatflow turn: the live run and the message it answers."""
+
+    live: LiveRun
+    conversation_id: str
+    message_id: str
+    created_at: int
+
+
+@dataclass(frozen=True, slots=True)
+class TurnUsage:
+    prompt_tokens: int
+    completion_tokens: int
+    total_tokens: int
+    latency: float
+
+
+def _initial_name(query: str) -> str:
+    # Dify names a new conversation after the query's first 20 characters until a title is generated.
+    return query[:20] + "…" if len(query) > 20 else query
+
+
+class ChatflowService:
+    def __init__(self, db: Database, runs: WorkflowRunService, end_users: EndUserService) -> None:
+        self._db, self._runs, self._end_users = db, runs, end_users
+
+    async def start(self, app: App, turn: ChatTurn, workflow_id: str | None = None) -> ChatflowTurn:
+        """Validate, store the conversation and running message, and start the run. InvalidParam before any write."""
+        end_user = await asyncio.to_thread(self._end_users.get_or_create, app.id, turn.user)
+        version = await asyncio.to_thread(self._runs.version_of, app, workflow_id)
+        runner = self._runs.runner_for(app, version)
+        inputs = self._runs.prepare_inputs(runner, turn.inputs)
+        run_id = str(uuid.uuid4())
+        declared = runner.graph.conversation_variables
+        conv, msg = await asyncio.to_thread(self._store_turn, app, end_user.id, turn, inputs, run_id, declared)
+        created = calendar.timegm(msg.created_at.timetuple())
+        live = await self._runs.start(
+            app,
+            end_user,
+            turn.inputs,
+            files=list(turn.files),
+            workflow_id=workflow_id,
+            query=turn.query,
+            conversation_id=conv.id,
+            message_id=msg.id,
+            message_created_at=created,
+            dialogue_count=conv.dialogue_count,
+            on_finish=self._finish,
+            run_id=run_id,
+            prepared_inputs=inputs,
+        )
+        return ChatflowTurn(live, conv.id, msg.id, created)
+
+    def _store_turn(
+        self,
+        app: App,
+        end_user_id: str,
+        turn: ChatTurn,
+        inputs: dict[str, Any],
+        run_id: str,
+        declared: Sequence[Mapping[str, Any]],
+    ) -> tuple[Conversation, Message]:
+        with self._db.session() as s:
+            conv = None
+            if turn.conversation_id:
+                # Dify's chatflow silently starts a new conversation for an unknown id (advanced_chat/app_generator.py).
+                found = s.get(Conversation, turn.conversation_id)
+                if found is not None and found.app_id == app.id and found.end_user_id == end_user_id:
+                    if found.status != "normal":
+                        raise InvalidParam("Conversation is not normal.")
+                    conv = found
+            new = conv is None
+            if conv is None:
+                conv = ConversationService.new(app.id, end_user_id, app.mode, inputs, _initial_name(turn.query))
+                s.add(conv)
+                s.flush()
+                # Dify creates every declared conversation variable with its default when the conversation starts.
+                for var in declared:
+                    if var.get("name"):
+                        s.add(
+                            ConversationVariable(
+                                app_id=app.id,
+                                conversation_id=conv.id,
+                                name=str(var["name"]),
+                                value_type=str(var.get("value_type") or "string"),
+                                value=var.get("value"),
+                                description=str(var.get("description") or ""),
+                            )
+                        )
+            msg = MessageService.new(conv, turn.query, inputs, list(turn.files), workflow_run_id=run_id)
+            s.add(msg)
+            if new:
+                conv.dialogue_count = 1
+            else:
+                MessageService.bump(s, conv.id, msg.created_at)
+                s.flush()
+                s.refresh(conv)
+            s.expunge(conv)
+            return conv, msg
+
+    def usage(self, live: LiveRun, finished: WorkflowFinished) -> TurnUsage:
+        """Tokens of the turn's LLM nodes (Dify's message usage)."""
+        prompt = completion = 0
+        for ev in live.events:
+            if type(ev) is NodeFinished:
+                u = ev.outputs.get("usage") if isinstance(ev.outputs, Mapping) else None
+                if isinstance(u, Mapping):
+                    prompt += int(u.get("prompt_tokens") or 0)
+                    completion += int(u.get("completion_tokens") or 0)
+        return TurnUsage(prompt, completion, finished.total_tokens or prompt + completion, finished.elapsed_time)
+
+    async def _finish(self, live: LiveRun, finished: WorkflowFinished) -> None:
+        """Store the message's answer and status before the stream announces the end."""
+        if live.message_id is None:
+            return
+        u = self.usage(live, finished)
+        status = "error" if finished.status == "failed" else "normal"
+        await asyncio.to_thread(self._complete, live.message_id, finished, status, u)
+
+    def _complete(self, message_id: str, finished: WorkflowFinished, status: str, u: TurnUsage) -> None:
+        with self._db.session() as s:
+            row = s.get(Message, message_id)
+            if row is None:
+                return
+            row.answer = finished.answer
+            row.status = status
+            row.error = finished.error if finished.status == "failed" else None
+            row.message_tokens, row.answer_tokens = u.prompt_tokens, u.completion_tokens
+            row.provider_response_latency = u.latency
+
+    async def stop(self, app: App, user: str, task_id: str) -> None:
+        """Stop a live turn of this app's end user; anything else is a silent no-op, as in Dify."""
+        end_user = self._end_users.find(app.id, user)
+        live = self._runs.live_by_task(task_id)
+        if live is not None and end_user is not None and live.app_id == app.id and live.end_user_id == end_user.id:
+            live.stop()
