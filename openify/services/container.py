@@ -13,6 +13,7 @@ from openify.services.chat import ChatService, build_chat
 from openify.services.end_users import EndUserService
 from openify.services.keys import KeyService
 from openify.services.knowledge import KnowledgeService
+from openify.services.workflows.chatflows import ChatflowService
 from openify.services.workflows.runs import WorkflowRunService, workflow_service
 from openify.settings import Settings
 from openify.storage.blobs import BlobStore
@@ -30,13 +31,15 @@ class Services:
     blobs: BlobStore
     models: ProviderManager
     workflows: WorkflowRunService = field(init=False)
+    chatflows: ChatflowService = field(init=False)
     jobs: JobRunner = field(init=False)
     knowledge: KnowledgeService = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = self.registries.job_runners.get(self.settings.job_runner)(self.db, self.settings)
         self.knowledge = KnowledgeService(self.settings, self.registries, self.db, self.blobs, self.models, self.jobs)
-        self.workflows = workflow_service(self.db, self.registries, self.models, self.settings.sandbox, self)
+        self.workflows = workflow_service(self.db, self.registries, self.models, self.settings, self)
+        self.chatflows = ChatflowService(self.db, self.workflows, self.end_users)
 
     @cached_property
     def chat(self) -> ChatService:
