@@ -141,3 +141,19 @@ async def test_assigner_refuses_value_of_wrong_type() -> None:
     )
     assert out.finished.status == "failed"
     assert out.finished.error == "Value of type list cannot be assigned to array[number] variable conversation.nums."
+
+
+async def test_separated_reasoning_is_kept_out_of_the_answer(fake_llm: FakeLLM, models: ProviderManager) -> None:
+    dsl = load_dsl("chat_llm.yml")
+    dsl["workflow"]["graph"]["nodes"][2]["data"]["reasoning_format"] = "separated"
+    fake_llm.reply_with_reasoning("Let me think about France.", "Paris.")
+    ports = Ports(models=models, knowledge=MemoryKnowledge([]))
+    out = await run_dsl(dsl, ports=ports, system=SystemInputs(query="Capital?", conversation_id="c"))
+    assert out.finished.answer == "A: Paris. (dry)"
+    llm = out.nodes["llm"].outputs
+    assert llm["text"] == "Paris." and llm["reasoning_content"] == "Let me think about France."
+    # tagged (the default) keeps the reasoning in the text, as Dify does
+    dsl["workflow"]["graph"]["nodes"][2]["data"]["reasoning_format"] = "tagged"
+    fake_llm.reply_with_reasoning("Hmm.", "Paris.")
+    out = await run_dsl(dsl, ports=ports, system=SystemInputs(query="Capital?", conversation_id="c"))
+    assert "<think>" in out.finished.answer and out.finished.answer.endswith("Paris. (dry)")

@@ -22,7 +22,16 @@ from openify.engine.model_calls import (
     vision_parts,
     with_parts,
 )
-from openify.engine.node import Node, NodeContext, NodeError, NodeResult, selector, usage_dict, usage_metadata
+from openify.engine.node import (
+    Node,
+    NodeContext,
+    NodeError,
+    NodeResult,
+    StreamChunk,
+    selector,
+    usage_dict,
+    usage_metadata,
+)
 from openify.engine.nodes.template_transform import jinja_env, variables
 from openify.engine.variables import files_in, template_selectors, to_text
 from openify.providers.base import ChatMessage, LLMRequest, Role
@@ -67,6 +76,33 @@ def parse_json_reply(text: str) -> Any:
         except ValueError:
             return None
     return None
+
+
+class _ThinkFilter:
+    """Drops `<think>…</think>` from streamed text (reasoning_format `separated`), tags split across chunks."""
+
+    OPEN, CLOSE = "<think>", "</think>"
+
+    def __init__(self) -> None:
+        self.pending, self.inside = "", False
+
+    def feed(self, text: str) -> str:
+        self.pending += text
+        out = []
+        while self.pending:
+            tag = self.CLOSE if self.inside else self.OPEN
+            at = self.pending.find(tag)
+            if at >= 0:
+                if not self.inside:
+                    out.append(self.pending[:at])
+                self.pending, self.inside = self.pending[at + len(tag) :], not self.inside
+                continue
+            keep = next((n for n in range(len(tag) - 1, 0, -1) if self.pending.endswith(tag[:n])), 0)
+            if not self.inside:
+                out.append(self.pending[: len(self.pending) - keep])
+            self.pending = self.pending[len(self.pending) - keep :]
+            break
+        return "".join(out)
 
 
 class LLMNode(Node):
@@ -170,8 +206,12 @@ class LLMNode(Node):
             response_format=response_format,
         )
         result = CallResult()
+        hide = _ThinkFilter() if d.get("reasoning_format") == "separated" else None
         async for chunk in stream_call(llm, request, result, (self.id, "text")):
-            yield chunk
+            if hide is None:
+                yield chunk
+            elif shown := hide.feed(chunk.text):
+                yield StreamChunk(chunk.selector, shown)
         text, reasoning = result.text, ""
         if d.get("reasoning_format") == "separated":
             found = _THINK.findall(text)
