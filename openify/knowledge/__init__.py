@@ -4,7 +4,7 @@ Pure building blocks with no database: the service layer stores datasets, docume
 and calls these. Components come from the registries (`openify.knowledge.plugins.register`):
 
     r.extractors       extension -> Extractor       extractors.extract(r.extractors, filename, data, mime)
-    r.splitters        doc_form  -> Splitter        splitters.split_document(r.splitters, extracted, process_rule, doc_form)
+    r.splitters        doc_form  -> Splitter        split_document(r.splitters, extracted, process_rule, doc_form)
     r.keyword_indexes  "bm25"    -> BM25KeywordIndex(directory)
     r.vector_stores    "hnswlib" | "numpy" -> factory(directory, dimensions)
 
