@@ -5,10 +5,11 @@ Layers, outermost first (each holds without the others; `Sandbox.isolation` says
   environment of PATH/HOME/TMPDIR/LANG only; wall time kills the whole process group (confined_process.py).
 - Network namespace (`unshare --net`, as root; `--map-root-user` otherwise, if the host allows): the
   child has no interface but a down loopback, so no connection of any kind leaves it.
-- Own uid (root servers): one unused uid per concurrent run, so RLIMIT_NPROC bounds forks and threads,
-  nothing owned by root can be written, and no signal reaches the server or another run. Node drops via
-  unshare. When the Python interpreter is out of other users' reach (e.g. under /root), setpriv changes the
-  uid but keeps CAP_DAC_READ_SEARCH alone, so reads stay possible and are limited by the audit hook.
+- Own uid and no capabilities (root servers, setpriv): one unused uid per concurrent run, so RLIMIT_NPROC
+  bounds forks and threads, nothing owned by root can be written, and no signal reaches the server or
+  another run. Where the interpreter is out of other users' reach (e.g. under /root) the child keeps
+  CAP_DAC_READ_SEARCH alone, so reads stay possible and are limited by the layers below. The child also
+  gets SIGKILL if the server dies (pdeathsig).
 - rlimits (prlimit, applied by the child to itself): CPU seconds (SIGXCPU, then SIGKILL), address space,
   no core files, 64 files, 32 processes, file size 0 (nothing can be written, so no native code can be
   dropped and loaded; the temp dir serves as cwd and tempfile dir, read-only in effect).
@@ -144,9 +145,10 @@ class Sandbox:
         """Which kernel layers this server can use (see the module docstring)."""
         return {
             "network_namespace": bool(self._unshare),
-            "python_own_uid": self._python_drop is not None,
-            "node_own_uid": self._node is not None and self._node_drops,
-            "python_no_capabilities": self._root and self._setpriv is not None,
+            "rlimits": True,
+            "die_with_server": self._setpriv is not None,
+            "own_uid": self._drops_uid,
+            "node_permission_model": self._node is not None and self._node_permission_flag is not None,
         }
 
     # --- preparing ------------------------------------------------------------------------------------
@@ -164,8 +166,7 @@ class Sandbox:
             )
         tmp = tempfile.mkdtemp(prefix="openify-code-")
         try:
-            drops = self._python_drop is not None if language == "python3" else self._node_drops
-            uid = self._uids.take() if drops else None
+            uid = self._uids.take() if self._drops_uid else None
             if uid is not None:
                 os.chown(tmp, uid, uid)
             if language == "python3":
@@ -196,52 +197,41 @@ class Sandbox:
             (resource.RLIMIT_NPROC, nproc, nproc),
         ]
 
-    def _prefix(self, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
-        """unshare (with the uid drop when given), then prlimit."""
-        cmd: list[str] = []
-        if self._unshare:
-            ids = ["--setuid", str(uid), "--setgid", str(uid)] if uid is not None else []
-            cmd += [*self._unshare, *ids, "--"]
+    def _prefix(self, uid: int | None, rlimits: list[tuple[int, int, int]], keep_reads: bool) -> list[str]:
+        """unshare, then prlimit, then setpriv: each execs the next, so the child keeps one pid throughout."""
+        cmd: list[str] = [*self._unshare, "--"] if self._unshare else []
         if self._prlimit:
-            # Set by the child on itself after the uid drop: lowering one's own limits always works.
             cmd += [self._prlimit, *(f"--{_PRLIMIT_NAMES[w]}={soft}:{hard}" for w, soft, hard in rlimits), "--"]
+        if self._setpriv:
+            # pdeathsig: a child outlives neither the server nor the thread waiting for it.
+            cmd += [self._setpriv, "--pdeathsig=SIGKILL"]
+            if uid is not None:
+                cmd += [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
+            if self._root:
+                # Where the executable is out of other users' reach (e.g. under /root), the child keeps
+                # CAP_DAC_READ_SEARCH alone: reads go on as before (the audit hook or node's permission model
+                # limits them) while writes, signals and the process count are the kernel's business.
+                keep = ",+dac_read_search" if keep_reads and uid is not None else ""
+                cmd += [f"--inh-caps=-all{keep}", f"--bounding-set=-all{keep}"]
+                cmd += [f"--ambient-caps=-all{keep}"] if keep else []
+            cmd += ["--no-new-privs", "--"]
         return cmd
 
     def _python_argv(self, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
-        if uid is not None and self._python_drop == "setpriv":
-            # The interpreter sits where other uids cannot go (e.g. under /root): take the uid, but keep
-            # CAP_DAC_READ_SEARCH, so reads go on as before (the audit hook limits them) while writes,
-            # signals and the process count are the kernel's business again.
-            cap = "dac_read_search"
-            cmd = [*self._prefix(None, rlimits), str(self._setpriv), f"--reuid={uid}", f"--regid={uid}"]
-            cmd += ["--clear-groups", f"--inh-caps=-all,+{cap}", f"--ambient-caps=-all,+{cap}"]
-            cmd += [f"--bounding-set=-all,+{cap}", "--no-new-privs", "--"]
-        elif uid is None and self._root and self._setpriv:
-            cmd = [*self._prefix(None, rlimits), self._setpriv, "--bounding-set=-all", "--inh-caps=-all"]
-            cmd += ["--no-new-privs", "--"]
-        else:
-            cmd = self._prefix(uid, rlimits)
-        return [*cmd, sys.executable, "-I", "-S", "-B", "-c", _PYTHON_LOADER]
+        keep_reads = not all(_usable_by_others(p) for p in (sys.executable, os.__file__, *self._site_path))
+        return [*self._prefix(uid, rlimits, keep_reads), sys.executable, "-I", "-S", "-B", "-c", _PYTHON_LOADER]
 
     def _node_argv(self, tmp: str, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
         assert self._node is not None  # noqa: S101 - checked by the caller
         flags = [f"--max-old-space-size={self.limits.memory_mb}", "--no-warnings", "--disable-proto=delete"]
         if self._node_permission_flag:
             flags += [self._node_permission_flag, f"--allow-fs-read={tmp}/"]
-        return [*self._prefix(uid, rlimits), self._node, *flags, "-e", self._node_boot]
+        keep_reads = not _usable_by_others(self._node)
+        return [*self._prefix(uid, rlimits, keep_reads), self._node, *flags, "-e", self._node_boot]
 
-    @cached_property
-    def _python_drop(self) -> Literal["unshare", "setpriv"] | None:
-        """How a Python child takes its own uid: by unshare, by setpriv keeping read access, or not at all."""
-        if not (self._root and self._unshare):
-            return None
-        if all(_usable_by_others(p) for p in (sys.executable, os.__file__, *self._site_path)):
-            return "unshare"
-        return "setpriv" if self._setpriv else None
-
-    @cached_property
-    def _node_drops(self) -> bool:
-        return self._root and bool(self._unshare) and self._node is not None and _usable_by_others(self._node)
+    @property
+    def _drops_uid(self) -> bool:
+        return self._root and self._setpriv is not None
 
     # --- running --------------------------------------------------------------------------------------
     def _confinement(self, launch: _Launch) -> Confinement:

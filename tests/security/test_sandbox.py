@@ -8,6 +8,7 @@ import shutil
 import socket
 import threading
 from collections.abc import Iterator
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
@@ -19,11 +20,14 @@ from openify.settings import SandboxSettings
 
 REPO = Path(__file__).resolve().parents[2]
 needs_node = pytest.mark.skipif(shutil.which("node") is None, reason="node is not installed")
+# uids are host-wide: a range of our own, so another test run on this host cannot blur the leftovers check.
+UID_BASE = 1_870_000 + (os.getpid() % 100) * 1000
 
 
 @pytest.fixture(scope="module")
 def sandbox() -> Sandbox:
-    return Sandbox(SandboxSettings(cpu_time_s=2, wall_time_s=4.0, memory_mb=256, max_output_bytes=100_000))
+    limits = SandboxSettings(cpu_time_s=2, wall_time_s=4.0, memory_mb=256, max_output_bytes=100_000, uid_base=UID_BASE)
+    return Sandbox(limits)
 
 
 @pytest.fixture
@@ -59,7 +63,22 @@ def fails(sandbox: Sandbox, language: Language, code: str, inputs: dict[str, Any
 
 
 def still_works(sandbox: Sandbox) -> None:
+    """The server is unharmed: a new run works and no process of a sandbox uid is left behind."""
     assert sandbox.run("python3", "def main(x):\n    return {'x': x + 1}", {"x": 1}) == {"x": 2}
+    assert sandbox_processes() == []
+
+
+def sandbox_processes() -> list[str]:
+    base, left = UID_BASE, []
+    for status in Path("/proc").glob("[0-9]*/status"):
+        try:
+            text = status.read_text()
+        except OSError:
+            continue
+        uid = int(text.split("\nUid:\t", 1)[1].split("\t", 1)[0])
+        if base <= uid < base + 1000:
+            left.append(text.split("\n", 1)[0])
+    return left
 
 
 # --- results ----------------------------------------------------------------------------------------
@@ -99,6 +118,13 @@ async def test_arun_does_not_block_the_loop(sandbox: Sandbox) -> None:
     ticker.cancel()
     assert [r["a"] for r in results] == [0, 1, 2]
     assert ticks >= 10
+
+
+def test_runs_from_worker_threads_at_once(sandbox: Sandbox) -> None:
+    code = "def main(i):\n    return {'i': i * i}"
+    with ThreadPoolExecutor(4) as pool:
+        results = list(pool.map(lambda i: sandbox.run("python3", code, {"i": i}), range(8)))
+    assert [r["i"] for r in results] == [i * i for i in range(8)]
 
 
 def test_installed_packages_import(sandbox: Sandbox) -> None:
@@ -176,11 +202,11 @@ def test_node_http_is_refused(sandbox: Sandbox, listener: int) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="kernel layers need root here")
 @pytest.mark.parametrize("language", ["python3", pytest.param("javascript", marks=needs_node)])
 def test_root_server_runs_code_under_its_own_uid(sandbox: Sandbox, language: Language) -> None:
-    assert sandbox.isolation["network_namespace"] and sandbox.isolation["python_own_uid"]
+    assert sandbox.isolation["network_namespace"] and sandbox.isolation["own_uid"]
     py = "def main():\n    return {'uid': __import__('os').getuid()}"
     js = "function main() { return {uid: require('fs').statSync('.').uid}; }"  # its temp dir is chowned to it
     uid = sandbox.run(language, py if language == "python3" else js, {})["uid"]
-    assert uid >= SandboxSettings().uid_base
+    assert UID_BASE <= uid < UID_BASE + 1000
 
 
 # --- escapes: files --------------------------------------------------------------------------------------
@@ -321,7 +347,7 @@ def test_very_deep_nesting_does_not_crash_the_server(sandbox: Sandbox) -> None:
 
 
 def test_dify_string_and_number_limits(sandbox: Sandbox) -> None:
-    small = Sandbox(SandboxSettings(max_string_length=10))
+    small = Sandbox(SandboxSettings(max_string_length=10, uid_base=UID_BASE + 500))
     e = fails(small, "python3", "def main():\n    return {'s': 'x' * 11}")
     assert str(e) == "The length of output variable `s` must be less than 10 characters"
     e = fails(sandbox, "python3", "def main():\n    return {'n': 2**64}")

@@ -57,6 +57,15 @@ def server() -> Iterator[Server]:
             except BrokenPipeError:
                 pass  # /slow: the client has given up, as the test wants
 
+        def do_POST(self) -> None:
+            state.seen.append(self.path)
+            body = self.rfile.read(int(self.headers["Content-Length"]))
+            reply = f"{self.headers['Content-Type']}|{self.headers.get('X-Key')}|".encode() + body
+            self.send_response(201)
+            self.send_header("Content-Length", str(len(reply)))
+            self.end_headers()
+            self.wfile.write(reply)
+
         def log_message(self, format: str, *args: object) -> None:
             pass
 
@@ -175,6 +184,25 @@ async def test_timeout(server: Server) -> None:
     with pytest.raises(HttpRequestError, match="timed out"):
         await client.request("GET", server.url("/slow"), timeout_s=0.3)
     assert time.monotonic() - started < 1.5
+
+
+async def test_request_carries_method_headers_params_and_body(server: Server) -> None:
+    r = await guarded("127.0.0.1").request(
+        "post", server.url("/p"), headers={"X-Key": "k"}, params={"q": "中文"}, json={"a": "你好"}
+    )
+    assert r.status_code == 201
+    assert r.body.decode() == 'application/json|k|{"a":"你好"}'
+    assert server.seen == ["/p?q=%E4%B8%AD%E6%96%87"]
+
+
+async def test_connection_refused_is_a_request_error(server: Server) -> None:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]  # bound, not listening: nothing answers
+        with pytest.raises(HttpRequestError, match="failed"):
+            await guarded("127.0.0.1").request("GET", f"http://127.0.0.1:{port}/")
 
 
 async def test_non_http_schemes_are_refused() -> None:
