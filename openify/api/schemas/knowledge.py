@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, StrictBool
 
 from openify.api.timefmt import unix
 from openify.services.knowledge.datasets import DatasetView
@@ -101,8 +101,8 @@ class SegmentChanges(_Body):
     content: str | None = Field(default=None, min_length=1)
     answer: str | None = None
     keywords: list[str] | None = None
-    enabled: bool | None = None
-    regenerate_child_chunks: bool = False
+    enabled: StrictBool | None = None
+    regenerate_child_chunks: StrictBool = False
     attachment_ids: list[str] | None = None
     summary: str | None = None
 
@@ -157,7 +157,7 @@ class MetadataValue(_Body):
 class DocumentMetadataOperation(_Body):
     document_id: str
     metadata_list: list[MetadataValue]
-    partial_update: bool = False
+    partial_update: StrictBool = False
 
 
 class DocumentMetadataBody(_Body):
