@@ -105,13 +105,16 @@ async def run(args: argparse.Namespace, base_url: str) -> None:
     for _ in range(10):  # warm up connections, caches, tiktoken
         await direct(client, url, body)
         await layered(manager, request)
+    cpu_s = {"direct": 0.0, "layer": 0.0}  # this process's CPU: insensitive to other processes' load
+
+    async def measured(name: str) -> None:
+        started = time.process_time()
+        results[name].append(await (direct(client, url, body) if name == "direct" else layered(manager, request)))
+        cpu_s[name] += time.process_time() - started
+
     for i in range(args.n):  # interleaved ABBA so drift on a shared machine hits both paths alike
-        if i % 2 == 0:
-            results["direct"].append(await direct(client, url, body))
-            results["layer"].append(await layered(manager, request))
-        else:
-            results["layer"].append(await layered(manager, request))
-            results["direct"].append(await direct(client, url, body))
+        for name in ("direct", "layer") if i % 2 == 0 else ("layer", "direct"):
+            await measured(name)
     await client.aclose()
     await manager.aclose()
 
@@ -134,6 +137,11 @@ async def run(args: argparse.Namespace, base_url: str) -> None:
     )
     print(f"layer/direct tokens/s: {ratio:.1%} (target >= 97%)   added TTFT (median): {added:+.3f} ms (target < 1 ms)")
     print(f"paired medians: tokens/s ratio {paired:.1%}, added TTFT {paired_ttft:+.3f} ms")
+    cpu = {name: cpu_s[name] / summary[name][4] * 1e6 for name in cpu_s}
+    print(
+        f"client CPU per token: direct {cpu['direct']:.2f} us, layer {cpu['layer']:.2f} us "
+        f"({cpu['layer'] - cpu['direct']:+.2f} us)"
+    )
 
 
 def main() -> None:
