@@ -20,6 +20,7 @@ BUILTINS: list[str] = [
     "openify.engine.plugins",
     "openify.knowledge.plugins",
     "openify.jobs.plugins",
+    "openify.tools.plugins",
 ]
 
 

@@ -24,6 +24,7 @@ def build_chat(services: Services) -> ChatService:
         ConversationService(services.db),
         MessageService(services.db),
         FileService(services.db, services.blobs, services.settings.upload),
+        services.settings,
     )
     chat.knowledge = getattr(services, "knowledge", None)
     return chat

@@ -16,6 +16,7 @@ from openify.errors import AppUnavailable, BadRequest, InvalidParam, NotChatApp
 from openify.providers.base import LLM, ChatMessage, LLMRequest, ModelResolver, TextDelta, Usage, UsageReport
 from openify.registry import Registries
 from openify.services.chat import prompts
+from openify.services.chat.agent import AgentRunner
 from openify.services.chat.config import AppConfig, parse
 from openify.services.chat.conversations import ConversationService
 from openify.services.chat.events import GenerationError, MessageDelta, MessageEnd
@@ -23,6 +24,7 @@ from openify.services.chat.files import FileService, RequestFiles
 from openify.services.chat.generation import Generation, Outcome, StopRegistry, as_error, monotonic, thought_record
 from openify.services.chat.messages import MessageService, Turn
 from openify.services.end_users import EndUserService
+from openify.settings import Settings
 from openify.storage.db import Database
 from openify.storage.tables import App, Conversation
 from openify.storage.tables.base import new_id
@@ -84,8 +86,9 @@ class ChatService:
         conversations: ConversationService,
         messages: MessageService,
         files: FileService,
+        settings: Settings,
     ) -> None:
-        self._db, self._models, self._registries = db, models, registries
+        self._db, self._models, self.registries, self.settings = db, models, registries, settings
         self._end_users, self.conversations, self.messages, self.files = end_users, conversations, messages, files
         self.running = StopRegistry()
         self.knowledge: Any = None  # set by the container when the knowledge service exists
@@ -208,8 +211,6 @@ class ChatService:
                 context_size=_context_size(llm),
             )
             if cfg.agent_enabled and gen.mode == "agent-chat":
-                from openify.services.chat.agent import AgentRunner
-
                 runner = AgentRunner(self, cfg, llm, gen, inputs, req)
                 stopped = await gen.guard(runner.run(messages))
                 usage, thoughts = runner.usage, runner.records()

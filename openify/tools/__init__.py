@@ -1,0 +1,1 @@
+"""Built-in agent tools. Each is registered in `r.tools` by `openify.tools.plugins`."""
