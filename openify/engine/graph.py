@@ -49,6 +49,7 @@ class Graph:
     conversation_variables: list[Mapping[str, Any]] = field(default_factory=list)
     out_edges: dict[str, list[Edge]] = field(default_factory=dict)
     in_edges: dict[str, list[Edge]] = field(default_factory=dict)
+    warnings: list[str] = field(default_factory=list)  # what parsing repaired (dropped edges), for the importer
 
     def __post_init__(self) -> None:
         self.out_edges = {n: [] for n in self.nodes}
@@ -143,16 +144,19 @@ def parse_graph(dsl: Mapping[str, Any]) -> Graph:
         nodes[node_id] = NodeSpec(node_id, node_type, _s(data.get("title")), data, _s(parent) or None)
 
     edges: list[Edge] = []
+    warnings: list[str] = []
     for i, raw in enumerate(wf["graph"].get("edges") or []):
         if not isinstance(raw, Mapping):
             continue
         src, dst = _s(raw.get("source")), _s(raw.get("target"))
-        for end in (src, dst):
-            if end not in nodes:
-                raise GraphValidationError(f"Edge {raw.get('id', i)!s} refers to missing node {end!r}.")
+        missing = [end for end in (src, dst) if end not in nodes]
+        if missing:  # Dify imports these and its editor drops them on open; so do we, with a warning
+            warnings.append(f"Edge {raw.get('id', i)!s} refers to missing node {missing[0]!r}; dropped.")
+            continue
         edges.append(Edge(_s(raw.get("id")) or f"e{i}", src, dst, _s(raw.get("sourceHandle")) or "source"))
 
     _repair_containers(nodes, edges)
+    edges = _drop_cycle_edges(nodes, edges, warnings)
     root = _find_root(nodes, edges, None)
     graph = Graph(
         nodes=nodes,
@@ -161,8 +165,8 @@ def parse_graph(dsl: Mapping[str, Any]) -> Graph:
         mode=mode,
         environment_variables=list(wf.get("environment_variables") or []),
         conversation_variables=list(wf.get("conversation_variables") or []) if mode == "advanced-chat" else [],
+        warnings=warnings,
     )
-    _check_acyclic(graph)
     return graph
 
 
@@ -207,17 +211,32 @@ def _find_root(nodes: Mapping[str, NodeSpec], edges: Sequence[Edge], parent: str
     raise GraphValidationError("The workflow graph has no root node (every node has an incoming edge).")
 
 
-def _check_acyclic(graph: Graph) -> None:
-    indeg = {n: len(es) for n, es in graph.in_edges.items()}
-    todo = [n for n, d in indeg.items() if d == 0]
-    seen = 0
-    while todo:
-        n = todo.pop()
-        seen += 1
-        for e in graph.out_edges[n]:
-            indeg[e.target] -= 1
-            if indeg[e.target] == 0:
-                todo.append(e.target)
-    if seen != len(indeg):
-        cyclic = sorted(n for n, d in indeg.items() if d > 0)
-        raise GraphValidationError(f"The workflow graph has a cycle through node(s) {', '.join(cyclic)}.")
+def _drop_cycle_edges(nodes: Mapping[str, NodeSpec], edges: list[Edge], warnings: list[str]) -> list[Edge]:
+    """Drop edges that close a cycle (depth-first, in DSL order), as Dify's editor does when it loads one."""
+    out: dict[str, list[Edge]] = {n: [] for n in nodes}
+    for e in edges:
+        out[e.source].append(e)
+    state: dict[str, int] = {}  # 1 on the current path, 2 finished
+    back: set[int] = set()
+    for start in nodes:
+        if state.get(start):
+            continue
+        stack: list[tuple[str, int]] = [(start, 0)]
+        state[start] = 1
+        while stack:
+            node, i = stack.pop()
+            if i < len(out[node]):
+                stack.append((node, i + 1))
+                e = out[node][i]
+                seen = state.get(e.target, 0)
+                if seen == 1:
+                    back.add(id(e))
+                elif seen == 0:
+                    state[e.target] = 1
+                    stack.append((e.target, 0))
+            else:
+                state[node] = 2
+    for e in edges:
+        if id(e) in back:
+            warnings.append(f"Edge {e.id} ({e.source} -> {e.target}) closes a cycle; dropped.")
+    return [e for e in edges if id(e) not in back]

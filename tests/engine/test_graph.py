@@ -76,53 +76,25 @@ def test_unquoted_ids_and_handles_are_strings() -> None:
     assert [(e.source, e.source_handle) for e in g.edges] == [("1", "source"), ("2", "true")]
 
 
-def test_missing_edge_end_and_cycle_are_refused() -> None:
+def test_missing_edge_ends_and_cycle_edges_are_dropped_with_warnings() -> None:
     s = {"id": "s", "data": {"type": "start", "title": "S"}}
     a = {"id": "a", "data": {"type": "end", "title": "A"}}
     b = {"id": "b", "data": {"type": "end", "title": "B"}}
-    with pytest.raises(GraphValidationError, match="missing node 'zz'"):
-        parse_graph(_mini([s, a], [{"source": "s", "target": "zz"}]))
-    with pytest.raises(GraphValidationError, match="cycle"):
-        parse_graph(
-            _mini(
-                [s, a, b],
-                [{"source": "s", "target": "a"}, {"source": "a", "target": "b"}, {"source": "b", "target": "a"}],
-            )
-        )
+    g = parse_graph(_mini([s, a], [{"id": "x", "source": "s", "target": "zz"}, {"source": "s", "target": "a"}]))
+    assert [(e.source, e.target) for e in g.edges] == [("s", "a")]
+    assert g.warnings == ["Edge x refers to missing node 'zz'; dropped."]
+    edges = [
+        {"source": "s", "target": "a"},
+        {"source": "a", "target": "b"},
+        {"id": "back", "source": "b", "target": "a"},
+    ]
+    g = parse_graph(_mini([s, a, b], edges))
+    assert [(e.source, e.target) for e in g.edges] == [("s", "a"), ("a", "b")]
+    assert g.warnings == ["Edge back (b -> a) closes a cycle; dropped."]
 
 
-@pytest.mark.parametrize(
-    "path", [p for p in sorted(DSL_DIR.glob("*.yml")) if p not in WORKFLOW_FILES], ids=lambda p: p.name[:2]
-)
-def test_model_config_apps_have_no_graph(path: Path) -> None:
-    dsl = load(path)
-    assert unsupported_nodes(dsl, build_registries()) == []
-    with pytest.raises(GraphValidationError, match="no `workflow` mapping"):
-        parse_graph(dsl)
-
-
-def test_every_builtin_node_type_is_registered() -> None:
-    names = set(build_registries().nodes.names())
-    assert names == {
-        "start",
-        "end",
-        "answer",
-        "llm",
-        "knowledge-retrieval",
-        "question-classifier",
-        "if-else",
-        "code",
-        "template-transform",
-        "http-request",
-        "variable-aggregator",
-        "variable-assigner",
-        "assigner",
-        "parameter-extractor",
-        "iteration",
-        "iteration-start",
-        "loop",
-        "loop-start",
-        "loop-end",
-        "list-operator",
-        "document-extractor",
-    }
+def test_graph_without_nodes_or_root_is_refused() -> None:
+    with pytest.raises(GraphValidationError, match="no nodes"):
+        parse_graph(_mini([], []))
+    with pytest.raises(GraphValidationError, match=r"no data\.type"):
+        parse_graph(_mini([{"id": "s", "data": {"title": "S"}}], []))
