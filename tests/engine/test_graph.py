@@ -98,3 +98,45 @@ def test_graph_without_nodes_or_root_is_refused() -> None:
         parse_graph(_mini([], []))
     with pytest.raises(GraphValidationError, match=r"no data\.type"):
         parse_graph(_mini([{"id": "s", "data": {"title": "S"}}], []))
+
+
+@pytest.mark.parametrize(
+    "path", [p for p in sorted(DSL_DIR.glob("*.yml")) if p not in WORKFLOW_FILES], ids=lambda p: p.name[:2]
+)
+def test_model_config_apps_have_no_graph(path: Path) -> None:
+    dsl = load(path)
+    assert unsupported_nodes(dsl, build_registries()) == []
+    with pytest.raises(GraphValidationError, match="no `workflow` mapping"):
+        parse_graph(dsl)
+
+
+def test_every_builtin_node_type_is_registered() -> None:
+    names = set(build_registries().nodes.names())
+    assert names == {
+        "start",
+        "end",
+        "answer",
+        "llm",
+        "knowledge-retrieval",
+        "question-classifier",
+        "if-else",
+        "code",
+        "template-transform",
+        "http-request",
+        "variable-aggregator",
+        "variable-assigner",
+        "assigner",
+        "parameter-extractor",
+        "iteration",
+        "iteration-start",
+        "loop",
+        "loop-start",
+        "loop-end",
+        "list-operator",
+        "document-extractor",
+    }
+
+
+def test_real_exports_parse_without_repairs_except_legacy_iteration() -> None:
+    for path in WORKFLOW_FILES:
+        assert parse_graph(load(path)).warnings == [], path.name
