@@ -116,7 +116,12 @@ class _ChatParser(StreamParser):
         ]
         self._calls.clear()
         self.tool_calls.extend(calls)
-        return [ToolCallDelta(c) for c in calls]
+        deltas: list[Delta] = [ToolCallDelta(c) for c in calls]
+        if self._thinking:  # the model went from reasoning straight to a tool call or the end
+            self._thinking = False
+            self.text.append("\n</think>")
+            deltas.insert(0, TextDelta("\n</think>"))
+        return deltas
 
     def feed_whole(self, body: dict[str, Any]) -> Sequence[Delta]:
         choice = (body.get("choices") or [{}])[0]

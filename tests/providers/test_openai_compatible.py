@@ -207,3 +207,9 @@ async def test_error_reported_with_status_200_is_mapped(manager: ProviderManager
     with pytest.raises(CompletionRequestError, match="model overloaded"):
         await manager.llm("openai", "gpt-4o").invoke(ask("x"))
     assert len(fake_llm.received) == 3  # a 503 in the body is retried like a 503 status
+
+
+async def test_think_tag_closed_when_reasoning_ends_the_answer(manager: ProviderManager, fake_llm: FakeLLM) -> None:
+    fake_llm.reply_with_reasoning("Only thoughts.", "")
+    result = await manager.llm("openai", "deepseek-reasoner").invoke(ask("?"))
+    assert result.text == "<think>\nOnly thoughts.\n</think>"
