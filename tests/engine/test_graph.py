@@ -140,3 +140,15 @@ def test_every_builtin_node_type_is_registered() -> None:
 def test_real_exports_parse_without_repairs_except_legacy_iteration() -> None:
     for path in WORKFLOW_FILES:
         assert parse_graph(load(path)).warnings == [], path.name
+
+
+def test_test_dsl_files_use_every_node_type_and_error_strategy() -> None:
+    used: set[str] = set()
+    strategies: set[str] = set()
+    for path in sorted(Path(__file__).parent.glob("dsl/*.yml")):
+        for node in parse_graph(load(path)).nodes.values():
+            used.add(node.type)
+            strategies.add(str(node.data.get("error_strategy") or ""))
+    # `variable-assigner` is the aggregator's legacy name, exercised by test_runner on a renamed copy
+    assert set(build_registries().nodes.names()) - used == {"variable-assigner"}
+    assert {"fail-branch", "default-value"} <= strategies
