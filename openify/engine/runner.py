@@ -215,6 +215,8 @@ class WorkflowRun:
         st.started = time.perf_counter()
         yield WorkflowStarted(self.run_id, self.inputs, created)
         st.root_queue = asyncio.Queue()
+        if st.stopped:  # stop() came before the run started
+            st.root_queue.put_nowait((_ABORT, None))
         status, error = "succeeded", None
         answer: list[str] = []
         outputs: dict[str, Any] = {}

@@ -291,3 +291,11 @@ async def test_legacy_if_else_conditions_and_variable_assigner_name() -> None:
     for n, branch in ((11, "big 11"), (5, "small")):
         out = await run_dsl(dsl, {"n": n})
         assert out.outputs["branch"] == branch
+
+
+async def test_stop_before_start_ends_at_once() -> None:
+    run = WorkflowRunner(parse_graph(load_dsl("loop.yml")), REGISTRIES, Ports()).start({"stop_at": 3})
+    run.stop()
+    events = [ev async for ev in run.events()]
+    assert isinstance(events[-1], WorkflowFinished) and events[-1].status == "stopped"
+    assert len([e for e in events if isinstance(e, NodeFinished)]) <= 1
