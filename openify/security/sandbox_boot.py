@@ -42,7 +42,19 @@ _PROCESS_EVENTS = frozenset(
     }
 )
 _SIGNAL_EVENTS = frozenset({"os.kill", "os.killpg", "signal.pthread_kill"})
-_NATIVE_EVENTS = frozenset({"ctypes.dlopen", "ctypes.dlsym", "ctypes.dlsym/handle", "ctypes.cdata", "code.__new__"})
+_NATIVE_EVENTS = frozenset(
+    {
+        "ctypes.dlopen",
+        "ctypes.dlsym",
+        "ctypes.dlsym/handle",
+        "ctypes.cdata",
+        "code.__new__",
+        "sqlite3.enable_load_extension",
+        "sqlite3.load_extension",
+    }
+)
+# Libraries that open files in C, past the "open" event: their path must be a plain one in the temp dir.
+_C_FILE_EVENTS = frozenset({"sqlite3.connect", "dbm.open"})
 _LIMIT_EVENTS = frozenset({"resource.setrlimit", "resource.prlimit"})
 # Modules whose only use here would be to get around the hook (native calls, raw process creation).
 _BLOCKED_IMPORTS = frozenset(
@@ -196,6 +208,12 @@ def _install_hook(tmp: str, read_roots: tuple[str, ...]) -> None:
                 raise ImportError(f"Module {args[0]} is not allowed in the code sandbox")
         elif event in _PATH_EVENTS:
             check(args[0] if args else ".", False)
+        elif event in _C_FILE_EVENTS:
+            path = args[0] if args else None
+            if path != ":memory:":
+                if not isinstance(path, str | bytes) or fsdecode(path).startswith("file:"):
+                    deny_path(path)
+                check(path, True)
         elif event in _WRITE_PATH_EVENTS:
             for arg in args[:2]:
                 if isinstance(arg, str | bytes):

@@ -120,6 +120,11 @@ async def test_arun_does_not_block_the_loop(sandbox: Sandbox) -> None:
     assert ticks >= 10
 
 
+def test_missing_node_is_a_clear_error() -> None:
+    e = fails(Sandbox(SandboxSettings(node_path="/nonexistent/node")), "javascript", "function main() { return {}; }")
+    assert e.kind == "unavailable" and "Node.js" in str(e)
+
+
 def test_runs_from_worker_threads_at_once(sandbox: Sandbox) -> None:
     code = "def main(i):\n    return {'i': i * i}"
     with ThreadPoolExecutor(4) as pool:
@@ -221,6 +226,20 @@ def test_python_symlink_and_listdir_tricks_are_refused(sandbox: Sandbox) -> None
     assert "not allowed" in str(fails(sandbox, "python3", code))
     code = "import os\ndef main():\n    return {'d': os.listdir('/root')}"
     assert "not allowed" in str(fails(sandbox, "python3", code))
+
+
+@pytest.mark.parametrize(
+    "opener",
+    ["sqlite3.connect({path!r})", "sqlite3.connect('file:' + {path!r} + '?mode=ro', uri=True)"],
+)
+def test_python_c_level_file_openers_are_refused(sandbox: Sandbox, opener: str) -> None:
+    path = str(REPO / "pyproject.toml")
+    code = f"import sqlite3\ndef main():\n    {opener.format(path=path)}\n    return {{}}"
+    assert "File access outside the sandbox is not allowed" in str(fails(sandbox, "python3", code))
+    code = (
+        "import sqlite3\ndef main():\n    return {'n': sqlite3.connect(':memory:').execute('select 1').fetchone()[0]}"
+    )
+    assert sandbox.run("python3", code, {}) == {"n": 1}
 
 
 def test_python_environment_is_scrubbed(sandbox: Sandbox) -> None:
