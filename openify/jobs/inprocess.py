@@ -106,15 +106,19 @@ class InProcessJobRunner:
         with self._held_lock:
             held = dict(self._held)
         for job_id, token in held.items():
-            try:
-                with self._db.session() as s:
-                    s.execute(
-                        update(Job)
-                        .where(Job.id == job_id, Job.claim_token == token, Job.status == "running")
-                        .values(status="queued", claim_token=None, lease_expires_at=None)
-                    )
-            except Exception:  # the database may be gone at shutdown; the lease covers it
-                log.warning("could not release job %s", job_id, exc_info=True)
+            self._release(job_id, token)
+
+    def _release(self, job_id: str, token: str) -> None:
+        """Hand an interrupted job back at once rather than after its lease."""
+        try:
+            with self._db.session() as s:
+                s.execute(
+                    update(Job)
+                    .where(Job.id == job_id, Job.claim_token == token, Job.status == "running")
+                    .values(status="queued", claim_token=None, lease_expires_at=None)
+                )
+        except Exception:  # the database may be gone at shutdown; the lease covers it
+            log.warning("could not release job %s", job_id, exc_info=True)
 
     def wait_idle(self, timeout_s: float) -> bool:
         deadline = time.monotonic() + timeout_s
@@ -188,7 +192,7 @@ class InProcessJobRunner:
                     ctx.finish(s)
         except JobInterrupted:
             log.info("job %s interrupted by shutdown", job.id)
-            return
+            self._release(job.id, token)
         except LeaseLost:
             log.warning("job %s lost its lease; another worker owns it", job.id)
         except Exception as e:
