@@ -347,9 +347,26 @@ def test_huge_output_is_refused(sandbox: Sandbox, language: Language) -> None:
     assert str(e) == "Code output exceeds the limit of 100000 bytes"
 
 
-def test_output_flood_on_stdout_is_capped(sandbox: Sandbox) -> None:
-    code = "import os\ndef main():\n    while True:\n        os.write(3, b'x' * 65536)"
-    assert fails(sandbox, "python3", code).kind in ("output_size", "exception")
+FLOOD = (
+    "import os\ndef main():\n    while True:\n        for fd in range(10):\n            try:\n"
+    "                os.write(fd, b'x' * 65536)\n            except OSError:\n                pass"
+)
+
+
+def test_output_flood_on_any_fd_is_capped(sandbox: Sandbox) -> None:
+    assert fails(sandbox, "python3", FLOOD).kind == "output_size"
+    still_works(sandbox)
+
+
+async def test_arun_enforces_wall_time_and_output_cap(sandbox: Sandbox) -> None:
+    with pytest.raises(SandboxError) as info:
+        await sandbox.arun("python3", "import time\ndef main():\n    time.sleep(60)", {})
+    assert info.value.kind == "wall_time"
+    with pytest.raises(SandboxError) as info:
+        await sandbox.arun("python3", FLOOD, {})
+    assert info.value.kind == "output_size"
+    assert await sandbox.arun("python3", "def main():\n    return {'ok': True}", {}) == {"ok": True}
+    assert sandbox_processes() == []
 
 
 @pytest.mark.parametrize("language", ["python3", pytest.param("javascript", marks=needs_node)])
