@@ -170,6 +170,8 @@ async def test_iteration_modes(parallel: bool, mode: str, status: str, output: A
         assert out.outputs["output"] == expected
     started = out.of(IterationStarted)[0]
     assert started.metadata == {"iterator_length": 5} and started.id == "it"
+    durations = out.of(IterationCompleted)[0].execution_metadata["iteration_duration_map"]
+    assert set(durations) <= {"0", "1", "2", "3", "4"} and "0" in durations
     inner = [e for e in out.of(NodeFinished) if e.node_id == "double"]
     assert all(e.iteration_id == "it" for e in inner)
     assert {e.execution_metadata["iteration_index"] for e in inner} <= {0, 1, 2, 3, 4}

@@ -26,6 +26,7 @@ class IterationNode(Node):
         base = (self.id, self.id, self.type, self.title)
         yield IterationStarted(*base, created, inputs, {"iterator_length": n})
         results: list[Any] = []
+        durations: dict[str, float] = {}
         error: str | None = None
         if items is not None and not isinstance(items, list):
             error = f"Invalid iterator value: {items!r}, please provide a list."
@@ -57,8 +58,10 @@ class IterationNode(Node):
                         queue.put_nowait(IterationNext(*base, i, int(time.time())))
                         pool = pool_for(i)
                         child = ctx.child_run(start, pool, {"iteration_id": self.id, "iteration_index": i})
+                        began = time.perf_counter()
                         async for ev in child.events():
                             queue.put_nowait(ev)
+                        durations[str(i)] = time.perf_counter() - began
                         if child.error is not None:
                             failed.append(child.error)
                             if mode == "remove-abnormal-output":
@@ -87,8 +90,10 @@ class IterationNode(Node):
                     yield IterationNext(*base, i, int(time.time()))
                     pool = pool_for(i)
                     child = ctx.child_run(start, pool, {"iteration_id": self.id, "iteration_index": i})
+                    began = time.perf_counter()
                     async for ev in child.events():
                         yield ev
+                    durations[str(i)] = time.perf_counter() - began
                     if child.error is not None:
                         if mode == "terminated":
                             error = child.error
@@ -109,7 +114,7 @@ class IterationNode(Node):
             error,
             time.perf_counter() - t0,
             ctx.run.total_tokens - tokens0,
-            {"iteration_duration_map": {}, "total_tokens": ctx.run.total_tokens - tokens0},
+            {"iteration_duration_map": durations, "total_tokens": ctx.run.total_tokens - tokens0},
             created,
             int(time.time()),
             n,
