@@ -157,3 +157,45 @@ async def test_separated_reasoning_is_kept_out_of_the_answer(fake_llm: FakeLLM, 
     fake_llm.reply_with_reasoning("Hmm.", "Paris.")
     out = await run_dsl(dsl, ports=ports, system=SystemInputs(query="Capital?", conversation_id="c"))
     assert "<think>" in out.finished.answer and out.finished.answer.endswith("Paris. (dry)")
+
+
+async def test_parallel_answers_stream_one_after_the_other(fake_llm: FakeLLM, models: ProviderManager) -> None:
+    fake_llm.token_latency_s = 0.01
+
+    def llm(node_id: str, prompt: str) -> dict[str, Any]:
+        return {
+            "id": node_id,
+            "data": {
+                "type": "llm",
+                "title": node_id,
+                "context": {"enabled": False},
+                "model": {"provider": "openai", "name": "m", "mode": "chat"},
+                "prompt_template": [{"role": "user", "text": prompt}],
+            },
+        }
+
+    dsl = {
+        "app": {"mode": "advanced-chat"},
+        "workflow": {
+            "graph": {
+                "nodes": [
+                    {"id": "s", "data": {"type": "start", "title": "S", "variables": []}},
+                    llm("l1", "first"),
+                    llm("l2", "second"),
+                    {"id": "a1", "data": {"type": "answer", "title": "A1", "answer": "A1:{{#l1.text#}}\n"}},
+                    {"id": "a2", "data": {"type": "answer", "title": "A2", "answer": "A2:{{#l2.text#}}"}},
+                ],
+                "edges": [
+                    {"source": "s", "target": "l1"},
+                    {"source": "s", "target": "l2"},
+                    {"source": "l1", "target": "a1"},
+                    {"source": "l2", "target": "a2"},
+                ],
+            }
+        },
+    }
+    out = await run_dsl(dsl, ports=Ports(models=models), system=SystemInputs(query="q", conversation_id="c"))
+    assert out.finished.status == "succeeded", out.finished.error
+    assert out.finished.answer == "A1:echo: first\nA2:echo: second"
+    sources = [e.node_id for e in out.of(TextChunk)]
+    assert sources == sorted(sources)  # every a1 chunk before any a2 chunk
