@@ -196,7 +196,9 @@ async def test_loop_variables_loop_end_and_break() -> None:
     assert out.outputs == {"count": 3, "log": ["round 0", "round 1", "round 2"]}
     out = await run_dsl(load_dsl("loop.yml"), {"stop_at": 100})
     assert out.outputs["count"] == 7  # loop-end reached through the if-else
-    assert out.of(LoopCompleted)[0].steps == 7
+    done = out.of(LoopCompleted)[0]
+    assert done.steps == 7 and len(done.execution_metadata["loop_duration_map"]) == 7
+    assert done.execution_metadata["loop_variable_map"]["0"]["count"] == 1
     out = await run_dsl(load_dsl("loop.yml"), {"stop_at": 0})
     assert out.outputs == {"count": 0, "log": []}  # break conditions are checked before the first round
 

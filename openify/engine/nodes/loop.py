@@ -56,6 +56,8 @@ class LoopNode(Node):
         owned = [n.id for n in ctx.execution.runner.graph.children(self.id)]
         start = str(d.get("start_node_id"))
         rounds, error = 0, None
+        durations: dict[str, float] = {}
+        variables: dict[str, dict[str, Any]] = {}
         try:
             stop = bool(conds) and check_conditions(conds, logical, ctx.pool, strict=False)
             while not stop and rounds < count:
@@ -64,8 +66,11 @@ class LoopNode(Node):
                 yield LoopNext(*base, rounds, int(time.time()), {k: ctx.pool.get([self.id, k]) for k in labels})
                 pool = ctx.pool.child(owned)
                 child = ctx.child_run(start, pool, {"loop_id": self.id, "loop_index": rounds})
+                began = time.perf_counter()
                 async for ev in child.events():
                     yield ev
+                durations[str(rounds)] = time.perf_counter() - began
+                variables[str(rounds)] = {k: ctx.pool.get([self.id, k]) for k in labels}
                 rounds += 1
                 if child.error is not None:
                     error = child.error
@@ -85,7 +90,11 @@ class LoopNode(Node):
             error,
             time.perf_counter() - t0,
             ctx.run.total_tokens - tokens0,
-            {"loop_duration_map": {}, "total_tokens": ctx.run.total_tokens - tokens0},
+            {
+                "loop_duration_map": durations,
+                "loop_variable_map": variables,
+                "total_tokens": ctx.run.total_tokens - tokens0,
+            },
             created,
             int(time.time()),
             rounds,
