@@ -218,16 +218,20 @@ class Sandbox:
         return cmd
 
     def _python_argv(self, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
-        keep_reads = not all(_usable_by_others(p) for p in (sys.executable, os.__file__, *self._site_path))
-        return [*self._prefix(uid, rlimits, keep_reads), sys.executable, "-I", "-S", "-B", "-c", _PYTHON_LOADER]
+        python = [sys.executable, "-I", "-S", "-B", "-c", _PYTHON_LOADER]
+        return [*self._prefix(uid, rlimits, self._python_keeps_reads), *python]
 
     def _node_argv(self, tmp: str, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
         assert self._node is not None  # noqa: S101 - checked by the caller
         flags = [f"--max-old-space-size={self.limits.memory_mb}", "--no-warnings", "--disable-proto=delete"]
         if self._node_permission_flag:
             flags += [self._node_permission_flag, f"--allow-fs-read={tmp}/"]
-        keep_reads = not _usable_by_others(self._node)
-        return [*self._prefix(uid, rlimits, keep_reads), self._node, *flags, "-e", self._node_boot]
+        prefix = self._prefix(uid, rlimits, not _usable_by_others(self._node))
+        return [*prefix, self._node, *flags, "-e", self._node_boot]
+
+    @cached_property
+    def _python_keeps_reads(self) -> bool:
+        return not all(_usable_by_others(p) for p in (sys.executable, os.__file__, *self._site_path))
 
     @property
     def _drops_uid(self) -> bool:
