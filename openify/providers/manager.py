@@ -40,17 +40,26 @@ class ProviderManager:
 
     def __init__(self, settings: Settings, registries: Registries, providers: ProvidersFile | None = None) -> None:
         self._settings, self._registries = settings, registries
-        self._file = providers if providers is not None else load_providers(settings)
         self._clients = ClientPool()
-        self._names: dict[str, str] = {}
-        for name, config in self._file.providers.items():
-            known = (registries.llm_providers, registries.embedding_providers, registries.rerank_providers)
+        self._file, self._names = self._index(providers if providers is not None else load_providers(settings))
+
+    def _index(self, file: ProvidersFile) -> tuple[ProvidersFile, dict[str, str]]:
+        names: dict[str, str] = {}
+        known = (self._registries.llm_providers, self._registries.embedding_providers, self._registries.rerank_providers)
+        for name, config in file.providers.items():
             if not any(config.type in registry for registry in known):
                 raise ProvidersFileError(f"provider {name!r}: unknown type {config.type!r}")
             for alias in [name, *config.aliases]:
-                self._names.setdefault(alias, name)
-        if self._file.default is not None and self._file.default not in self._file.providers:
-            raise ProvidersFileError(f"default provider {self._file.default!r} is not configured")
+                names.setdefault(alias, name)
+        if file.default is not None and file.default not in file.providers:
+            raise ProvidersFileError(f"default provider {file.default!r} is not configured")
+        return file, names
+
+    def reload(self, providers: ProvidersFile | None = None) -> None:
+        """Take a new configuration in place (everyone holding this manager sees it). Nothing changes when
+        the new configuration is invalid: ProvidersFileError is raised first."""
+        file, names = self._index(providers if providers is not None else load_providers(self._settings))
+        self._file, self._names = file, names
 
     def __repr__(self) -> str:
         return f"ProviderManager(providers={sorted(self._file.providers)}, default={self._file.default!r})"

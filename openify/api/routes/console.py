@@ -15,6 +15,7 @@ from openify.api.deps import ServicesDep, bearer_token
 from openify.api.timefmt import unix
 from openify.errors import NotFound, Unauthorized
 from openify.services.keys import KeyInfo
+from openify.services.provider_settings import ProviderSettingsService
 
 
 def require_admin(request: Request, services: ServicesDep) -> None:
@@ -83,3 +84,46 @@ def list_keys(services: ServicesDep, app_id: str | None = None) -> dict[str, Any
 def revoke_key(key_id: str, services: ServicesDep) -> Response:
     services.keys.revoke(key_id)
     return Response(status_code=204)
+
+
+class ProviderBody(BaseModel):
+    """A provider entry of providers.yaml (see openify/providers/config.py for every field)."""
+
+    model_config = {"extra": "allow"}
+
+    type: str | None = None
+    base_url: str | None = None
+    api_key: str | None = Field(default=None, description="Write-only: never returned")
+    api_version: str | None = None
+    aliases: list[str] | None = None
+    models: dict[str, dict[str, Any]] | None = None
+
+
+class DefaultBody(BaseModel):
+    default: str | None
+
+
+def _providers(services: ServicesDep) -> ProviderSettingsService:
+    return ProviderSettingsService(services.settings, services.models)
+
+
+@router.get("/providers", summary="Configured model providers (credentials never shown)")
+def list_providers(services: ServicesDep) -> dict[str, Any]:
+    return _providers(services).list()
+
+
+@router.put("/providers/{name}", summary="Create or replace a model provider in providers.yaml")
+def put_provider(name: str, body: ProviderBody, services: ServicesDep) -> dict[str, Any]:
+    return _providers(services).put(name, body.model_dump(exclude_none=True))
+
+
+@router.delete("/providers/{name}", status_code=204, summary="Remove a model provider from providers.yaml")
+def delete_provider(name: str, services: ServicesDep) -> Response:
+    _providers(services).delete(name)
+    return Response(status_code=204)
+
+
+@router.put("/providers-default", summary="The provider serving every DSL provider name not configured")
+def set_default_provider(body: DefaultBody, services: ServicesDep) -> dict[str, Any]:
+    _providers(services).set_default(body.default)
+    return _providers(services).list()
