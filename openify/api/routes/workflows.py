@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -58,22 +59,33 @@ async def _run(app: App, body: WorkflowRunRequest, services: Services, workflow_
         raise NotWorkflowApp()
     if not body.user:
         raise InvalidParam(_USER_REQUIRED)
-    end_user = services.end_users.get_or_create(app.id, body.user)
     streaming = body.response_mode == "streaming"
-    try:
-        live = await services.workflows.start(
-            app, end_user, body.inputs, files=body.files or [], workflow_id=workflow_id
-        )
-    except InvalidParam as exc:
-        if not streaming:
-            raise
-        return sse.response(pre_run_error(exc.detail), initial_ping=True)
-    keys = _keys(live)
     if streaming:
-        # Workflow streams open with a ping: Dify relays them from a worker.
-        return sse.response(_relay(live, keys), initial_ping=True)
+        # A bad version id is an HTTP error; everything after it happens inside the stream, whose first byte
+        # (Dify's ping) goes out at once.
+        await asyncio.to_thread(services.workflows.version_of, app, workflow_id)
+        return sse.response(_started_stream(app, body, services, workflow_id), initial_ping=True)
+    end_user = await services.workflows.end_user(app.id, body.user)
+    live = await services.workflows.start(app, end_user, body.inputs, files=body.files or [], workflow_id=workflow_id)
     finished = await live.wait()
-    return {"task_id": live.task_id, "workflow_run_id": live.run_id, "data": blocking_data(finished, keys)}
+    return {"task_id": live.task_id, "workflow_run_id": live.run_id, "data": blocking_data(finished, _keys(live))}
+
+
+async def _started_stream(
+    app: App, body: WorkflowRunRequest, services: Services, workflow_id: str | None
+) -> AsyncIterator[dict[str, Any]]:
+    assert body.user is not None  # noqa: S101 - checked by the route
+    end_user = await services.workflows.end_user(app.id, body.user)
+    start = services.workflows.start(app, end_user, body.inputs, files=body.files or [], workflow_id=workflow_id)
+    try:
+        # Shielded: a client that hangs up now must not leave a stored run that never started.
+        live = await asyncio.shield(asyncio.ensure_future(start))
+    except InvalidParam as exc:
+        async for p in pre_run_error(exc.detail):
+            yield p
+        return
+    async for p in _relay(live, _keys(live)):
+        yield p
 
 
 @router.post("/workflows/run", summary="Run the app's published workflow")

@@ -32,6 +32,7 @@ from openify.providers.base import ModelResolver
 from openify.registry import Registries
 from openify.security.sandbox import Sandbox
 from openify.security.ssrf import GuardedHttpClient
+from openify.services.end_users import EndUserService
 from openify.services.workflows.live import LiveRun
 from openify.services.workflows.ports import WorkflowPorts
 from openify.services.workflows.recorder import RunRecorder, dumps
@@ -76,15 +77,29 @@ class WorkflowRunService:
         registries: Registries,
         versions: WorkflowVersions,
         ports: PortsFactory,
+        end_users: EndUserService,
         limits: RunLimits | None = None,
     ) -> None:
         self._db, self._registries, self.versions, self._ports = db, registries, versions, ports
+        self._end_users = end_users
         self.limits = limits or RunLimits()
         self._runners: OrderedDict[str, WorkflowRunner] = OrderedDict()
         self._by_run: dict[str, LiveRun] = {}
         self._by_task: dict[str, LiveRun] = {}
+        self._end_users_seen: dict[tuple[str, str], EndUser] = {}
 
     # --- starting ------------------------------------------------------------------------------
+    async def end_user(self, app_id: str, user: str) -> EndUser:
+        """The end user of `user`, created on first sight; cached, since end users never change."""
+        key = (app_id, user)
+        found = self._end_users_seen.get(key)
+        if found is None:
+            found = await asyncio.to_thread(self._end_users.get_or_create, app_id, user)
+            if len(self._end_users_seen) > 100_000:
+                self._end_users_seen.clear()
+            self._end_users_seen[key] = found
+        return found
+
     def runner_for(self, app: App, version: WorkflowVersion) -> WorkflowRunner:
         """The engine runner of a version, built once and kept (graph parsing and node setup are not free)."""
         runner = self._runners.get(version.id)
@@ -342,8 +357,13 @@ def _failed(run_id: str, error: str) -> WorkflowFinished:
 
 
 def workflow_service(
-    db: Database, registries: Registries, models: ModelResolver, settings: Settings, services: object
+    db: Database,
+    registries: Registries,
+    models: ModelResolver,
+    settings: Settings,
+    end_users: EndUserService,
+    services: object,
 ) -> WorkflowRunService:
     """The run service with Openify's ports (the container calls this)."""
     ports = WorkflowPorts(db, models, Sandbox(settings.sandbox), GuardedHttpClient(settings.http_node), services)
-    return WorkflowRunService(db, registries, WorkflowVersions(db), ports)
+    return WorkflowRunService(db, registries, WorkflowVersions(db), ports, end_users)

@@ -25,9 +25,13 @@ class WorkflowVersions:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._by_hash: dict[tuple[str, str], WorkflowVersion] = {}
+        self._by_app: dict[tuple[str, object], WorkflowVersion] = {}  # (app id, updated_at): skips hashing
 
     def published(self, app: App) -> WorkflowVersion:
         """The version row of the app's current graph, created on first use."""
+        cached = self._by_app.get((app.id, app.updated_at))
+        if cached is not None:
+            return cached
         workflow = app.workflow or {}
         key = (app.id, graph_hash(workflow))
         found = self._by_hash.get(key)
@@ -49,7 +53,7 @@ class WorkflowVersions:
                             WorkflowVersion.app_id == app.id, WorkflowVersion.graph_hash == key[1]
                         )
                     ).one()
-        self._by_hash[key] = found
+        self._by_hash[key] = self._by_app[(app.id, app.updated_at)] = found
         return found
 
     def get(self, app: App, workflow_id: str) -> WorkflowVersion:

@@ -1,0 +1,253 @@
+"""Issue 7 point 9, in one run: engine overhead per node (200-template chain, 10,000-item iteration), the same
+through the run service (stored as it goes), code-node calls/s, 60 concurrent streaming runs of
+start -> template -> end through the API of a real `openify serve` (p95 time to first byte), and what the
+event stream adds to a run's time. Run: python bench/workflow.py  (SQLite in a temp dir; same-run baselines)
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import os
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+from typing import Any
+
+import httpx
+import yaml
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))  # this checkout, not an installed copy
+sys.path.insert(0, str(ROOT / "bench"))
+
+from workflow_engine import chain, iteration  # noqa: E402  # the engine bench's graphs
+
+from openify.engine.graph import parse_graph  # noqa: E402
+from openify.engine.runner import RunLimits, WorkflowRunner  # noqa: E402
+from openify.plugins import build_registries  # noqa: E402
+from openify.security.sandbox import Sandbox  # noqa: E402
+from openify.settings import SandboxSettings  # noqa: E402
+
+TARGET_NODE_US, TARGET_STREAM_PCT, TARGET_TTFB_MS = 200.0, 5.0, 100.0
+CONCURRENT = 60
+
+
+def p95(values: list[float]) -> float:
+    return statistics.quantiles(values, n=20)[-1] if len(values) >= 2 else values[0]
+
+
+def dsl_text(doc: dict[str, Any], name: str) -> str:
+    doc = {**doc, "app": {"mode": "workflow", "name": name}, "kind": "app", "version": "0.3.1"}
+    doc["workflow"] = {"features": {}, **doc["workflow"]}
+    return yaml.safe_dump(doc)
+
+
+async def engine_run(runner: WorkflowRunner) -> float:
+    t0 = time.perf_counter()
+    async for _ in runner.start({}).events():
+        pass
+    return time.perf_counter() - t0
+
+
+async def bench_engine() -> None:
+    r = build_registries()
+    limits = RunLimits(max_steps=1_000_000, max_time_s=3600)
+    runner = WorkflowRunner(parse_graph(chain(200)), r, limits=limits)
+    await engine_run(runner)
+    times = [await engine_run(runner) for _ in range(20)]
+    per = statistics.median(times) / 202 * 1e6
+    print(f"engine, chain of 200 templates: {per:.1f} us/node median (target < {TARGET_NODE_US:.0f})")
+    runner = WorkflowRunner(parse_graph(iteration(10_000)), r, limits=limits)
+    elapsed = await engine_run(runner)
+    print(f"engine, 10,000-item iteration: {elapsed:.2f} s, {elapsed / 20_000 * 1e6:.1f} us/inner node")
+
+
+async def bench_code_node() -> None:
+    sandbox = Sandbox(SandboxSettings())
+    code = "def main(x: int) -> dict:\n    return {'y': x * 2}\n"
+    await sandbox.arun("python3", code, {"x": 1})
+    n = 40
+    t0 = time.perf_counter()
+    for i in range(n):
+        await sandbox.arun("python3", code, {"x": i})
+    seq = n / (time.perf_counter() - t0)
+    t0 = time.perf_counter()
+    await asyncio.gather(*(sandbox.arun("python3", code, {"x": i}) for i in range(n)))
+    par = n / (time.perf_counter() - t0)
+    print(f"code node (python3 sandbox): {seq:.1f} calls/s sequential, {par:.1f} calls/s with {n} concurrent")
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return int(s.getsockname()[1])
+
+
+class Server:
+    def __init__(self, data_dir: Path) -> None:
+        self.data_dir, self.port = data_dir, _free_port()
+        self.env = {k: v for k, v in os.environ.items() if not k.startswith("OPENIFY_")}  # noqa: TID251 - child env
+        self.env["OPENIFY_LOG_LEVEL"] = "WARNING"
+        self.proc: subprocess.Popen[bytes] | None = None
+
+    def cli(self, *args: str) -> str:
+        out = subprocess.run(  # noqa: S603 - our own console script
+            [sys.executable, "-m", "openify.cli", *args, "--data-dir", str(self.data_dir)],
+            env=self.env,
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=ROOT,
+        )
+        return out.stdout
+
+    def __enter__(self) -> Server:
+        self.proc = subprocess.Popen(  # noqa: S603
+            [sys.executable, "-m", "openify.cli", "serve", "--port", str(self.port), "--data-dir", str(self.data_dir)],
+            env=self.env,
+            cwd=ROOT,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if httpx.get(f"{self.base}/health", timeout=1).status_code == 200:
+                    return self
+            except httpx.TransportError:
+                time.sleep(0.2)
+        raise RuntimeError("server did not start")
+
+    def __exit__(self, *_: object) -> None:
+        assert self.proc is not None
+        self.proc.terminate()
+        self.proc.wait(timeout=20)
+
+    @property
+    def base(self) -> str:
+        return f"http://127.0.0.1:{self.port}"
+
+    def import_app(self, text: str) -> dict[str, str]:
+        path = self.data_dir / f"app-{time.monotonic_ns()}.yml"
+        path.write_text(text)
+        key = json.loads(self.cli("app", "import", str(path)))["api_key"]
+        return {"Authorization": f"Bearer {key}"}
+
+
+async def stream_once(
+    client: httpx.AsyncClient, auth: dict[str, str], inputs: dict[str, Any]
+) -> tuple[float, float, float]:
+    """(first byte, workflow_started, last byte) in seconds after sending."""
+    t0 = time.perf_counter()
+    first = started = 0.0
+    body = {"inputs": inputs, "user": "bench", "response_mode": "streaming"}
+    async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
+        async for chunk in r.aiter_bytes():
+            now = time.perf_counter() - t0
+            first = first or now
+            if not started and b"workflow_started" in chunk:
+                started = now
+    return first, started, time.perf_counter() - t0
+
+
+async def info_once(client: httpx.AsyncClient, auth: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    r = await client.get("/v1/info", headers=auth)
+    assert r.status_code == 200
+    return time.perf_counter() - t0
+
+
+async def blocking_once(client: httpx.AsyncClient, auth: dict[str, str]) -> float:
+    t0 = time.perf_counter()
+    r = await client.post("/v1/workflows/run", headers=auth, json={"inputs": {}, "user": "bench"})
+    assert r.json()["data"]["status"] == "succeeded", r.text
+    return time.perf_counter() - t0
+
+
+async def bench_api() -> None:
+    echo = {
+        "workflow": {
+            "graph": {
+                "nodes": [
+                    {
+                        "id": "s",
+                        "data": {
+                            "type": "start",
+                            "title": "S",
+                            "variables": [
+                                {"variable": "name", "label": "name", "type": "text-input", "required": True}
+                            ],
+                        },
+                    },
+                    {
+                        "id": "t",
+                        "data": {
+                            "type": "template-transform",
+                            "title": "T",
+                            "template": "Hello {{ n }}",
+                            "variables": [{"variable": "n", "value_selector": ["s", "name"]}],
+                        },
+                    },
+                    {
+                        "id": "e",
+                        "data": {
+                            "type": "end",
+                            "title": "E",
+                            "outputs": [{"variable": "o", "value_selector": ["t", "output"]}],
+                        },
+                    },
+                ],
+                "edges": [{"source": "s", "target": "t"}, {"source": "t", "target": "e"}],
+            }
+        }
+    }
+    with tempfile.TemporaryDirectory() as tmp, Server(Path(tmp)) as server:
+        auth = server.import_app(dsl_text(echo, "echo"))
+        limits = httpx.Limits(max_connections=CONCURRENT + 10, max_keepalive_connections=CONCURRENT + 10)
+        async with httpx.AsyncClient(base_url=server.base, timeout=120, limits=limits) as client:
+            await asyncio.gather(*(stream_once(client, auth, {"name": "warm"}) for _ in range(CONCURRENT)))
+            base: list[float] = []
+            for _ in range(3):
+                base += await asyncio.gather(*(info_once(client, auth) for _ in range(CONCURRENT)))
+            ttfb, started, total = [], [], []
+            for _ in range(3):
+                got = await asyncio.gather(*(stream_once(client, auth, {"name": f"u{i}"}) for i in range(CONCURRENT)))
+                ttfb += [g[0] for g in got]
+                started += [g[1] for g in got]
+                total += [g[2] for g in got]
+            print(
+                f"API, {CONCURRENT} concurrent streaming start->template->end runs (3 rounds, live server):\n"
+                f"  first byte p50 {statistics.median(ttfb) * 1e3:.1f} ms, p95 {p95(ttfb) * 1e3:.1f} ms "
+                f"(target < {TARGET_TTFB_MS:.0f}); workflow_started p95 {p95(started) * 1e3:.1f} ms; "
+                f"whole stream p95 {p95(total) * 1e3:.1f} ms\n"
+                f"  same-run baseline, {CONCURRENT} concurrent GET /v1/info: "
+                f"p50 {statistics.median(base) * 1e3:.1f} ms, p95 {p95(base) * 1e3:.1f} ms"
+            )
+            # What the event stream adds: the same 200-node run, streamed vs blocking (same server, alternated).
+            chain_auth = server.import_app(dsl_text(chain(200), "chain"))
+            await blocking_once(client, chain_auth)
+            blocking, streaming = [], []
+            for _ in range(15):
+                blocking.append(await blocking_once(client, chain_auth))
+                streaming.append((await stream_once(client, chain_auth, {}))[2])
+            b, s = statistics.median(blocking), statistics.median(streaming)
+            print(
+                f"API, 200-template chain: blocking {b * 1e3:.1f} ms, streaming {s * 1e3:.1f} ms median; "
+                f"the event stream adds {(s - b) / b * 100:+.1f}% (target < {TARGET_STREAM_PCT:.0f}%)"
+            )
+
+
+async def main() -> None:
+    print(f"bench/workflow.py on {os.cpu_count()} CPUs, Python {sys.version.split()[0]}")
+    await bench_engine()
+    await bench_code_node()
+    await bench_api()
+
+
+if __name__ == "__main__":
+    asyncio.run(main())
