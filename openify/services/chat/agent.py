@@ -88,9 +88,7 @@ class _Tool:
 
 
 class AgentRunner:
-    def __init__(
-        self, chat: ChatService, cfg: AppConfig, llm: LLM, gen: Generation, inputs: Mapping[str, Any], req: TurnRequest
-    ) -> None:
+    def __init__(self, chat: ChatService, cfg: AppConfig, llm: LLM, gen: Generation, req: TurnRequest) -> None:
         self._chat, self._cfg, self._llm, self._gen, self._req = chat, cfg, llm, gen, req
         self.usage = Usage()
         self._thoughts: dict[str, AgentThought] = {}
@@ -241,7 +239,7 @@ class AgentRunner:
         rest = [m for m in messages if m.role != "system"]
         tools_text = (
             "\n".join(
-                f"{t.name}: {t.description}, args: {json.dumps(s.parameters.get('properties') or {}, ensure_ascii=False)}"
+                f"{t.name}: {t.description}, args: {_dumps(s.parameters.get('properties') or {})}"
                 for t, s in zip(self._tools.values(), self._specs(), strict=True)
             )
             or "(no tools)"

@@ -143,8 +143,9 @@ class MessageService:
             values["agent_thoughts"] = list(agent_thoughts)
         if message_files is not None:
             values["message_files"] = list(message_files)
-        with self._db.session() as s:
-            s.execute(sa.update(Message).where(Message.id == message_id).values(**values))
+        table = Message.__table__
+        with self._db.engine.begin() as c:  # one Core statement: no Session, no unit of work
+            c.execute(sa.update(table).where(table.c.id == message_id).values(**values))
 
     def save_answer(self, message_id: str, answer: str) -> None:
         """Store the answer so far of a running message."""

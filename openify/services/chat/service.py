@@ -8,9 +8,14 @@ import inspect
 import json
 import logging
 import re
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
-from typing import Any
+from functools import partial
+from typing import Any, TypeVar
+
+from sqlalchemy import insert
+from sqlalchemy.orm import Session
 
 from openify.errors import AppUnavailable, BadRequest, InvalidParam, NotChatApp
 from openify.providers.base import LLM, ChatMessage, LLMRequest, ModelResolver, TextDelta, Usage, UsageReport
@@ -32,6 +37,7 @@ from openify.tokens import count_tokens
 
 log = logging.getLogger("openify.chat")
 
+T = TypeVar("T")
 CHAT_MODES = ("chat", "agent-chat")
 _TITLE_PROMPT = (
     'You need to decompose the user\'s input into "subject" and "intention" in order to accurately figure out '
@@ -93,7 +99,15 @@ class ChatService:
         self.running = StopRegistry()
         self.knowledge: Any = None  # set by the container when the knowledge service exists
         self._configs: dict[tuple[str, Any], AppConfig] = {}
+        # SQLite has one writer: writes queue on one thread instead of sleeping in SQLite's busy handler.
+        self._writer = ThreadPoolExecutor(1, "openify-chat-writer") if db.is_sqlite else None
         self._users: dict[tuple[str, str], str] = {}
+
+    async def write(self, fn: Callable[..., T], *args: Any, **kwargs: Any) -> T:
+        """Run a database write off the event loop (on the one writer thread with SQLite)."""
+        if self._writer is None:
+            return await asyncio.to_thread(fn, *args, **kwargs)
+        return await asyncio.get_running_loop().run_in_executor(self._writer, partial(fn, *args, **kwargs))
 
     # --- lookups, cached: app configs change only with the app row; end users are never renamed -------------
     def config(self, app: App) -> AppConfig:
@@ -142,7 +156,7 @@ class ChatService:
         if completion and cfg.dataset_ids and cfg.dataset_query_variable and not inputs.get(cfg.dataset_query_variable):
             raise InvalidParam(f"{cfg.dataset_query_variable} is required in input form")
         llm = self.llm_of(cfg)
-        prep = await asyncio.to_thread(self._prepare, app, cfg, req, inputs)
+        prep = await self.write(self._prepare, app, cfg, req, inputs)
         if req.files and prep.files.images and not llm.supports_vision:
             log.info("model %s has no vision: images sent as file records only", cfg.model.name)
         self.running.start(prep.gen, lambda gen: self._run(gen, cfg, llm, req, inputs, prep))
@@ -171,15 +185,14 @@ class ChatService:
             else:
                 name = "" if app.mode == "completion" else _initial_name(req.query)
                 conv = ConversationService.new(app.id, end_user_id, app.mode, inputs, name)
-                s.add(conv)
-                s.flush()
+                conv.dialogue_count = 1
+                _insert(s, conv)
             msg = MessageService.new(conv, req.query, inputs, files.records)
-            s.add(msg)
+            _insert(s, msg)
             if not new:
                 MessageService.bump(s, conv.id, msg.created_at)
-            else:
-                conv.dialogue_count = 1
-            self.files.mark_used(s, files.upload_ids)
+            if files.upload_ids:
+                self.files.mark_used(s, files.upload_ids)
         gen = Generation(
             task_id=new_id(),
             message_id=msg.id,
@@ -211,7 +224,7 @@ class ChatService:
                 context_size=_context_size(llm),
             )
             if cfg.agent_enabled and gen.mode == "agent-chat":
-                runner = AgentRunner(self, cfg, llm, gen, inputs, req)
+                runner = AgentRunner(self, cfg, llm, gen, req)
                 stopped = await gen.guard(runner.run(messages))
                 usage, thoughts = runner.usage, runner.records()
             else:
@@ -223,7 +236,7 @@ class ChatService:
         except Exception as exc:
             err = as_error(exc)
             status, error = "error", err.detail
-            await asyncio.to_thread(
+            await self.write(
                 self.messages.complete,
                 gen.message_id,
                 answer="".join(gen.answer),
@@ -237,7 +250,7 @@ class ChatService:
             gen.close()
             return
         answer = "".join(gen.answer)
-        await asyncio.to_thread(
+        await self.write(
             self.messages.complete,
             gen.message_id,
             answer=answer,
@@ -270,7 +283,7 @@ class ChatService:
                     gen.emit(MessageDelta(event.text))
                     if monotonic() - last_save > 2.0:  # stores as it goes, without a write per token
                         last_save = monotonic()
-                        await asyncio.to_thread(self.messages.save_answer, gen.message_id, "".join(gen.answer))
+                        await self.write(self.messages.save_answer, gen.message_id, "".join(gen.answer))
             elif isinstance(event, UsageReport):
                 holder.append(event.usage)
 
@@ -298,7 +311,7 @@ class ChatService:
     # --- naming and suggestions (off the hot path) -----------------------------------------------------------
     async def _auto_name(self, cfg: AppConfig, llm: LLM, conversation_id: str, query: str) -> None:
         name = await self.generate_name(cfg, llm, query)
-        await asyncio.to_thread(self.conversations.set_name, conversation_id, name)
+        await self.write(self.conversations.set_name, conversation_id, name)
 
     async def generate_name(self, cfg: AppConfig, llm: LLM, query: str) -> str:
         """A short title in the user's language; `query[:47]...` when the model gives none (as Dify)."""
@@ -387,6 +400,12 @@ def _message_missing() -> Exception:
     from openify.services.chat.messages import MessageNotFound
 
     return MessageNotFound()
+
+
+def _insert(s: Session, row: Any) -> None:
+    """Insert a new row with one Core statement: the ORM's unit of work costs more than the write itself."""
+    table = row.__table__
+    s.execute(insert(table), [{c.name: getattr(row, c.name) for c in table.columns}])
 
 
 def _initial_name(query: str) -> str:
