@@ -6,9 +6,9 @@ Scores:
 - semantic_search: cosine similarity of the query and chunk vectors (clipped at 0).
 - keyword_search / full_text_search: BM25 divided by the best BM25 score of the query, so the best
   hit scores 1 (BM25 has no absolute scale; Dify's jieba keyword table returns no score at all).
-- hybrid_search: both searches gather candidates, every candidate gets both scores exactly, each
-  kind is normalised over the candidates and mixed with the weights (Dify's weighted_score); or a
-  rerank model scores the candidates' texts (reranking_model).
+- hybrid_search: both searches gather candidates, every candidate gets both scores exactly (cosine,
+  and BM25 over the best BM25 among the candidates), mixed with the weights (Dify's weighted_score);
+  or a rerank model scores the candidates' texts (reranking_model).
 `score_threshold` applies to the final score; metadata filters arrive as `filter_ids`, so they act
 before ranking and never shrink a page of results below top_k when enough chunks match.
 """
@@ -35,7 +35,7 @@ DEFAULT_VECTOR_WEIGHT = 0.3
 DEFAULT_KEYWORD_WEIGHT = 0.7
 DEFAULT_TOP_K = 4
 # Candidates each side contributes to hybrid search: a few times top_k, and no fewer than this.
-MIN_CANDIDATES = 30
+MIN_CANDIDATES = 20
 CANDIDATE_FACTOR = 3
 
 Contents = Callable[[Sequence[str]], Mapping[str, str]]  # chunk ids -> texts (the service reads the database)
@@ -158,13 +158,6 @@ def semantic_search(
     return _threshold([ScoredChunk(cid, max(0.0, s)) for cid, s in hits], score_threshold)
 
 
-def _minmax(values: np.ndarray) -> np.ndarray:
-    lo, hi = float(values.min()), float(values.max())
-    if hi - lo < 1e-12:
-        return np.where(values > 0, 1.0, 0.0)
-    return (values - lo) / (hi - lo)
-
-
 def hybrid_search(
     store: VectorStore,
     index: KeywordIndex,
@@ -177,7 +170,7 @@ def hybrid_search(
     reranker: RerankModel | None = None,
     contents: Contents | None = None,
 ) -> list[ScoredChunk]:
-    """Vector and BM25 candidates, fused by weights over min-max normalised scores, or reranked by a model."""
+    """Vector and BM25 candidates, fused by weights (cosine, and BM25 over the best BM25), or reranked by a model."""
     weights = weights or Weights()
     pool = max(top_k * CANDIDATE_FACTOR, MIN_CANDIDATES)
     vector = model.embed_query(query)
@@ -195,8 +188,13 @@ def hybrid_search(
     missing_kw = [c for c in candidates if c not in kw_hits]
     if missing_kw:
         kw_hits.update(index.search(query, len(missing_kw), missing_kw))
-    v = _minmax(np.array([vec_hits.get(c, 0.0) for c in candidates], dtype=np.float64))
-    k = _minmax(np.array([kw_hits.get(c, 0.0) for c in candidates], dtype=np.float64))
+    # Dify's weighted_score: the vector side keeps its cosine, the keyword side is scaled to its best
+    # candidate. Measured against min-max and z-score on both sides, and RRF, on the labelled sets
+    # (bench/knowledge.py): as good at the best weights, much less sensitive to the weights, and the
+    # fused score keeps an absolute meaning that score_threshold can use.
+    v = np.clip(np.array([vec_hits.get(c, 0.0) for c in candidates], dtype=np.float64), 0.0, 1.0)
+    k = np.array([kw_hits.get(c, 0.0) for c in candidates], dtype=np.float64)
+    k = k / k.max() if k.max() > 0 else k
     total = weights.vector_weight + weights.keyword_weight
     fused = (weights.vector_weight * v + weights.keyword_weight * k) / total
     order = np.argsort(-fused, kind="stable")[:top_k]
