@@ -131,7 +131,7 @@ async def test_multiple_retrieval_with_a_rerank_model(
         reranking_model={"reranking_provider_name": "reranker", "reranking_model_name": "rerank-1"},
     )
     out = services.knowledge.retrieve_for_app(chat, "rain falls on the park", configs, None)
-    assert [r["document_name"] for r in out][0] == "rain.txt" and len(out) <= 2
+    assert out[0]["document_name"] == "rain.txt" and len(out) <= 2
     assert any(req.get("query") == "rain falls on the park" for req in fake_llm.received)
 
 
