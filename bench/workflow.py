@@ -232,7 +232,7 @@ async def bench_api() -> None:
             chain_auth = server.import_app(dsl_text(chain(200), "chain"))
             await blocking_once(client, chain_auth)
             blocking, streaming = [], []
-            for _ in range(15):
+            for _ in range(30):  # alternated, so load on the shared machine hits both alike
                 blocking.append(await blocking_once(client, chain_auth))
                 streaming.append((await stream_once(client, chain_auth, {}))[2])
             b, s = statistics.median(blocking), statistics.median(streaming)

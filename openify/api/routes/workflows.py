@@ -63,7 +63,7 @@ async def _run(app: App, body: WorkflowRunRequest, services: Services, workflow_
     if streaming:
         # A bad version id is an HTTP error; everything after it happens inside the stream, whose first byte
         # (Dify's ping) goes out at once.
-        await asyncio.to_thread(services.workflows.version_of, app, workflow_id)
+        await services.workflows.aversion_of(app, workflow_id)
         return sse.response(_started_stream(app, body, services, workflow_id), initial_ping=True)
     end_user = await services.workflows.end_user(app.id, body.user)
     live = await services.workflows.start(app, end_user, body.inputs, files=body.files or [], workflow_id=workflow_id)

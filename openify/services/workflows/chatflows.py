@@ -69,7 +69,7 @@ class ChatflowService:
     async def start(self, app: App, turn: ChatTurn, workflow_id: str | None = None) -> ChatflowTurn:
         """Validate, store the conversation and running message, and start the run. InvalidParam before any write."""
         end_user = await self._runs.end_user(app.id, turn.user)
-        version = await asyncio.to_thread(self._runs.version_of, app, workflow_id)
+        version = await self._runs.aversion_of(app, workflow_id)
         runner = self._runs.runner_for(app, version)
         inputs = self._runs.prepare_inputs(runner, turn.inputs)
         run_id = str(uuid.uuid4())

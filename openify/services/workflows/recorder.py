@@ -153,20 +153,10 @@ class RunRecorder:
             await asyncio.to_thread(self._write, new, old)
             self._inserted.update(r["id"] for r in new)
 
-    def _write(self, new: list[dict[str, Any]], old: list[dict[str, Any]]) -> None:
-        with self._db.engine.begin() as conn:
-            if new:
-                conn.execute(insert(_NODE), new)
-            if old:
-                values: dict[str, Any] = {c: bindparam(f"v_{c}") for c in _COLUMNS if c != "id"}
-                stmt = update(_NODE).where(_NODE.c.id == bindparam("v_key")).values(values)
-                conn.execute(stmt, [{"v_key": r["id"], **{f"v_{c}": r[c] for c in _COLUMNS if c != "id"}} for r in old])
-
     async def finish(self, ev: WorkflowFinished) -> None:
-        """Write every pending node and the run's final state; returns once both are stored."""
+        """Write every pending node and the run's final state in one transaction; returns once stored."""
         if self._flushing is not None:
             await self._flushing
-        await self.flush()
         values = {
             "status": ev.status,
             "outputs": dumps(dict(ev.outputs)),
@@ -177,8 +167,21 @@ class RunRecorder:
             "exceptions_count": ev.exceptions_count,
             "finished_at": _ts(ev.finished_at) or utcnow(),
         }
-        await asyncio.to_thread(self._write_run, values)
+        async with self._lock:
+            batch, self._pending = self._pending, {}
+            new = [r for k, r in batch.items() if k not in self._inserted]
+            old = [r for k, r in batch.items() if k in self._inserted]
+            await asyncio.to_thread(self._write, new, old, values)
+            self._inserted.update(r["id"] for r in new)
 
-    def _write_run(self, values: dict[str, Any]) -> None:
+    def _write(self, new: list[dict[str, Any]], old: list[dict[str, Any]], run: dict[str, Any] | None = None) -> None:
         with self._db.engine.begin() as conn:
-            conn.execute(update(_RUN).where(_RUN.c.id == self.run_id).values(values))
+            if new:
+                conn.execute(insert(_NODE), new)
+            if old:
+                values: dict[str, Any] = {c: bindparam(f"v_{c}") for c in _COLUMNS if c != "id"}
+                stmt = update(_NODE).where(_NODE.c.id == bindparam("v_key")).values(values)
+                rows = [{"v_key": r["id"], **{f"v_{c}": r[c] for c in _COLUMNS if c != "id"}} for r in old]
+                conn.execute(stmt, rows)
+            if run is not None:
+                conn.execute(update(_RUN).where(_RUN.c.id == self.run_id).values(run))

@@ -117,6 +117,11 @@ class WorkflowRunService:
     def version_of(self, app: App, workflow_id: str | None) -> WorkflowVersion:
         return self.versions.get(app, workflow_id) if workflow_id is not None else self.versions.published(app)
 
+    async def aversion_of(self, app: App, workflow_id: str | None) -> WorkflowVersion:
+        """`version_of` without a thread hop when the version is already known (the common case)."""
+        found = self.versions.find_cached(app, workflow_id)
+        return found if found is not None else await asyncio.to_thread(self.version_of, app, workflow_id)
+
     def prepare_inputs(self, runner: WorkflowRunner, inputs: Mapping[str, Any]) -> dict[str, Any]:
         """Check `inputs` against the Start node's form as Dify does before a run; a bad value is invalid_param."""
         if not isinstance(inputs, Mapping):
@@ -152,7 +157,7 @@ class WorkflowRunService:
         prepared_inputs: dict[str, Any] | None = None,
     ) -> LiveRun:
         """Validate, store the run row, and start the run's task. Raises InvalidParam before anything is stored."""
-        version = await asyncio.to_thread(self.version_of, app, workflow_id)
+        version = await self.aversion_of(app, workflow_id)
         runner = self.runner_for(app, version)
         prepared = prepared_inputs if prepared_inputs is not None else self.prepare_inputs(runner, inputs)
         chat = app.mode == "advanced-chat"

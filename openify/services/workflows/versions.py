@@ -26,6 +26,14 @@ class WorkflowVersions:
         self._db = db
         self._by_hash: dict[tuple[str, str], WorkflowVersion] = {}
         self._by_app: dict[tuple[str, object], WorkflowVersion] = {}  # (app id, updated_at): skips hashing
+        self._by_id: dict[tuple[str, str], WorkflowVersion] = {}
+
+    def find_cached(self, app: App, workflow_id: str | None) -> WorkflowVersion | None:
+        """The version from memory when it was seen before (no database, no hashing), else None."""
+        found = self._by_app.get((app.id, app.updated_at))
+        if workflow_id is None or found is None:
+            return found
+        return self._by_id.get((app.id, workflow_id))
 
     def published(self, app: App) -> WorkflowVersion:
         """The version row of the app's current graph, created on first use."""
@@ -72,4 +80,5 @@ class WorkflowVersions:
             found = s.get(WorkflowVersion, workflow_id)
         if found is None or found.app_id != app.id:
             raise NotFound(f"Workflow not found with id: {workflow_id}")
+        self._by_id[(app.id, workflow_id)] = found
         return found
