@@ -24,6 +24,7 @@ from openify.providers.base import (
 from openify.services.chat.config import AppConfig
 from openify.services.chat.events import AgentMessageDelta, AgentThought
 from openify.services.chat.generation import Generation, thought_record
+from openify.storage.tables import App
 from openify.storage.tables.base import new_id
 
 if TYPE_CHECKING:
@@ -88,7 +89,10 @@ class _Tool:
 
 
 class AgentRunner:
-    def __init__(self, chat: ChatService, cfg: AppConfig, llm: LLM, gen: Generation, req: TurnRequest) -> None:
+    def __init__(
+        self, chat: ChatService, app: App, cfg: AppConfig, llm: LLM, gen: Generation, req: TurnRequest
+    ) -> None:
+        self._app = app
         self._chat, self._cfg, self._llm, self._gen, self._req = chat, cfg, llm, gen, req
         self.usage = Usage()
         self._thoughts: dict[str, AgentThought] = {}
@@ -159,7 +163,7 @@ class AgentRunner:
         try:
             if tool.impl is None:  # the knowledge tool
                 found = await self._chat.retrieve(
-                    self._cfg, str(args.get("query") or self._req.query), self._gen.end_user_id
+                    self._app, self._cfg, str(args.get("query") or self._req.query), self._gen.end_user_id
                 )
                 return "\n".join(str(r.get("content") or "") for r in found) or "no relevant passages found"
             return str(await tool.impl.invoke(args))

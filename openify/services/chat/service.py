@@ -159,7 +159,7 @@ class ChatService:
         prep = await self.write(self._prepare, app, cfg, req, inputs)
         if req.files and prep.files.images and not llm.supports_vision:
             log.info("model %s has no vision: images sent as file records only", cfg.model.name)
-        self.running.start(prep.gen, lambda gen: self._run(gen, cfg, llm, req, inputs, prep))
+        self.running.start(prep.gen, lambda gen: self._run(gen, app, cfg, llm, req, inputs, prep))
         return prep.gen
 
     def _prepare(self, app: App, cfg: AppConfig, req: TurnRequest, inputs: dict[str, Any]) -> _Prepared:
@@ -206,13 +206,20 @@ class ChatService:
         return _Prepared(gen, history, files, naming)
 
     async def _run(
-        self, gen: Generation, cfg: AppConfig, llm: LLM, req: TurnRequest, inputs: dict[str, Any], prep: _Prepared
+        self,
+        gen: Generation,
+        app: App,
+        cfg: AppConfig,
+        llm: LLM,
+        req: TurnRequest,
+        inputs: dict[str, Any],
+        prep: _Prepared,
     ) -> None:
         usage, resources, thoughts = Usage(), [], []
         status, error = "normal", None
         started = monotonic()
         try:
-            resources = await self._retrieve(cfg, gen, req, inputs)
+            resources = await self._retrieve(app, cfg, gen, req, inputs)
             context = "\n".join(str(r.get("content") or "") for r in resources) or None
             messages = prompts.build_messages(
                 cfg,
@@ -224,7 +231,7 @@ class ChatService:
                 context_size=_context_size(llm),
             )
             if cfg.agent_enabled and gen.mode == "agent-chat":
-                runner = AgentRunner(self, cfg, llm, gen, req)
+                runner = AgentRunner(self, app, cfg, llm, gen, req)
                 stopped = await gen.guard(runner.run(messages))
                 usage, thoughts = runner.usage, runner.records()
             else:
@@ -288,7 +295,7 @@ class ChatService:
                 holder.append(event.usage)
 
     async def _retrieve(
-        self, cfg: AppConfig, gen: Generation, req: TurnRequest, inputs: Mapping[str, Any]
+        self, app: App, cfg: AppConfig, gen: Generation, req: TurnRequest, inputs: Mapping[str, Any]
     ) -> list[dict[str, Any]]:
         """Retriever resources from the app's knowledge bases, when the knowledge service exists."""
         if not cfg.dataset_ids or self.knowledge is None or (cfg.agent_enabled and gen.mode == "agent-chat"):
@@ -296,14 +303,14 @@ class ChatService:
         query = req.query or str(inputs.get(cfg.dataset_query_variable) or "")
         if not query:
             return []
-        return await self.retrieve(cfg, query, gen.end_user_id)
+        return await self.retrieve(app, cfg, query, gen.end_user_id)
 
-    async def retrieve(self, cfg: AppConfig, query: str, end_user_id: str) -> list[dict[str, Any]]:
+    async def retrieve(self, app: App, cfg: AppConfig, query: str, end_user_id: str) -> list[dict[str, Any]]:
+        """`knowledge.retrieve_for_app`, off the event loop: embedding and index search are blocking work."""
         fn = getattr(self.knowledge, "retrieve_for_app", None)
         if fn is None:
             return []
-        configs = {**cfg.dataset_configs, "dataset_ids": list(cfg.dataset_ids)}
-        result = fn(cfg.app_id, query, configs, end_user_id)
+        result = await asyncio.to_thread(fn, app, query, dict(cfg.dataset_configs), end_user_id)
         if inspect.isawaitable(result):
             result = await result
         return [dict(r) for r in result or []]
