@@ -14,6 +14,7 @@ from __future__ import annotations
 import json
 import logging
 import math
+import sys
 import threading
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
@@ -59,7 +60,8 @@ class BM25KeywordIndex:
     def add(self, ids: Sequence[str], texts: Sequence[str]) -> None:
         if len(ids) != len(texts):
             raise ValueError("ids and texts differ in length")
-        tokens = [tokenize(t) for t in texts]
+        # Interned: 100k chunks hold ~10M tokens, most of them repeats of a small vocabulary.
+        tokens = [[sys.intern(w) for w in tokenize(t)] for t in texts]
         with self._lock:
             self.delete(ids)
             start = len(self._ids)
@@ -185,7 +187,7 @@ class BM25KeywordIndex:
                 cid, toks = json.loads(line)
                 self._row[cid] = len(self._ids)
                 self._ids.append(cid)
-                self._tokens.append(toks.split(" ") if toks else [])
+                self._tokens.append([sys.intern(w) for w in toks.split(" ")] if toks else [])
         self._alive = np.ones(len(self._ids), dtype=bool)
         matrix = directory / _MATRIX
         if self._ids and matrix.exists():
