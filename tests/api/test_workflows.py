@@ -11,7 +11,7 @@ from sqlalchemy import select
 from openify.services.container import Services
 from openify.storage.tables import NodeExecution, WorkflowRun
 from tests.api.dify import assert_dify_error
-from tests.api.workflow_kit import ECHO, FAILING, sse_events
+from tests.api.workflow_kit import ECHO, FAILING, code, dsl, end, sse_events, start
 from tests.conftest import import_app
 
 NODE_STARTED_KEYS = {
@@ -284,3 +284,57 @@ async def test_concurrent_runs_are_independent(client: httpx.AsyncClient, servic
 
     got = await asyncio.gather(*(one(i) for i in range(12)))
     assert got == [f"Hello n{i}!" for i in range(12)]
+
+
+RETRYING = dsl(
+    [
+        start(),
+        {
+            **code("flaky", "def main() -> dict:\n    raise ValueError('always')\n", {}, {"x": "string"}),
+            "retry_config": {"retry_enabled": True, "max_retries": 2, "retry_interval": 10},
+        },
+        end(x=["flaky", "x"]),
+    ],
+    [("start", "flaky"), ("flaky", "end")],
+)
+
+DEFAULTING = dsl(
+    [
+        start(),
+        {
+            **code("risky", "def main() -> dict:\n    raise ValueError('nope')\n", {}, {"x": "string"}),
+            "error_strategy": "default-value",
+            "default_value": [{"key": "x", "type": "string", "value": "fallback"}],
+        },
+        end(x=["risky", "x"]),
+    ],
+    [("start", "risky"), ("risky", "end")],
+)
+
+
+async def test_retries_are_streamed_and_stored(client: httpx.AsyncClient, services: Services) -> None:
+    kit = import_app(services, RETRYING)
+    body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
+    events = sse_events((await client.post("/v1/workflows/run", headers=kit.auth, json=body)).text)
+    retries = [e["data"] for e in events if e["event"] == "node_retry"]
+    assert [(r["retry_index"], r["status"], r["node_id"]) for r in retries] == [
+        (0, "retry", "flaky"),
+        (1, "retry", "flaky"),
+    ]
+    assert events[-1]["data"]["status"] == "failed"
+    with services.db.session() as s:
+        rows = s.scalars(select(NodeExecution).where(NodeExecution.node_id == "flaky")).all()
+    assert sorted(r.status for r in rows) == ["failed", "retry", "retry"]
+
+
+async def test_default_value_strategy_gives_partial_success(client: httpx.AsyncClient, services: Services) -> None:
+    kit = import_app(services, DEFAULTING)
+    body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
+    events = sse_events((await client.post("/v1/workflows/run", headers=kit.auth, json=body)).text)
+    node = next(e["data"] for e in events if e["event"] == "node_finished" and e["data"]["node_id"] == "risky")
+    assert node["status"] == "exception" and "nope" in node["error"]
+    assert node["execution_metadata"]["error_strategy"] == "default-value"
+    fin = events[-1]["data"]
+    assert (fin["status"], fin["outputs"], fin["exceptions_count"]) == ("partial-succeeded", {"x": "fallback"}, 1)
+    stored = (await client.get(f"/v1/workflows/run/{fin['id']}", headers=kit.auth)).json()
+    assert stored["status"] == "partial-succeeded" and stored["outputs"] == {"x": "fallback"}

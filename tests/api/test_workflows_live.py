@@ -10,7 +10,7 @@ from pathlib import Path
 import httpx
 
 from tests.api.dify import assert_dify_error
-from tests.api.workflow_kit import SLOW, EventReader, sse_events
+from tests.api.workflow_kit import SLOW, EventReader, code, dsl, sse_events, start
 from tests.conftest import LiveServer, start_server, stop_server
 
 
@@ -96,3 +96,41 @@ async def test_run_killed_with_the_server_is_failed_on_restart(tmp_path: Path, d
             assert [d["id"] for d in logs["data"]] == [run_id]
     finally:
         stop_server(server)
+
+
+SLOW_CHAT = dsl(
+    [
+        start(),
+        code(
+            "nap",
+            "import time\ndef main() -> dict:\n    time.sleep(2)\n    return {'done': 'yes'}\n",
+            {},
+            {"done": "string"},
+        ),
+        {"id": "answer", "type": "answer", "answer": "before {{#nap.done#}}"},
+    ],
+    [("start", "nap"), ("nap", "answer")],
+    mode="advanced-chat",
+)
+
+
+async def test_chatflow_stop_ends_with_workflow_finished_then_message_end(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    auth = _import(live_server, tmp_path, SLOW_CHAT)
+    body = {"inputs": {}, "query": "hi", "user": "u1", "response_mode": "streaming"}
+    async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as client:
+        async with client.stream("POST", "/v1/chat-messages", headers=auth, json=body) as r:
+            reader = EventReader(r)
+            await reader.until("node_started")
+            started = await reader.until("node_started")  # the 2 s code node is running now
+            task_id, conv = started[-1]["task_id"], started[-1]["conversation_id"]
+            other = await client.post(f"/v1/chat-messages/{task_id}/stop", headers=auth, json={"user": "u2"})
+            assert other.json() == {"result": "success"}  # another user's stop is a silent no-op
+            stop = await client.post(f"/v1/chat-messages/{task_id}/stop", headers=auth, json={"user": "u1"})
+            assert stop.json() == {"result": "success"}
+            rest = await reader.until()
+        assert [e["event"] for e in rest][-2:] == ["workflow_finished", "message_end"]
+        assert rest[-2]["data"]["status"] == "stopped" and rest[-2]["data"]["error"] == "Stopped by user."
+        msgs = (await client.get("/v1/messages", headers=auth, params={"user": "u1", "conversation_id": conv})).json()
+        assert [m["query"] for m in msgs["data"]] == ["hi"]
