@@ -1,0 +1,143 @@
+"""The indexes follow the database: reloaded or rebuilt on start, emptied of disabled and deleted chunks
+at once, and deleted with their dataset."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import httpx
+import sqlalchemy as sa
+from fastapi import FastAPI
+
+from openify.app import create_app
+from openify.services.container import Services
+from openify.settings import Settings
+from tests.api.dify import assert_dify_error
+from tests.api.knowledge import add_text, create_dataset, retrieve
+from tests.conftest import DSL_DIR, import_app
+
+H = dict[str, str]
+
+
+async def _manifest(path: Path, size: int) -> list[str]:
+    """The manifest once it lists `size` ids (the job persists just after it marks the document completed)."""
+    for _ in range(200):
+        if path.exists() and len(ids := json.loads(path.read_text())) == size:
+            return list(ids)
+        await asyncio.sleep(0.025)
+    raise AssertionError(f"{path} never listed {size} ids")
+
+
+async def _reopened(settings: Settings, key: H, ds: str, query: str) -> list[str]:
+    """Search through a second server on the same data dir (as after a restart)."""
+    other: FastAPI = create_app(settings)
+    async with other.router.lifespan_context(other):
+        transport = httpx.ASGITransport(app=other)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            records = await retrieve(
+                c,
+                key,
+                ds,
+                query,
+                search_method="full_text_search",
+                top_k=5,
+                reranking_enable=False,
+                score_threshold_enabled=False,
+            )
+            return [r["segment"]["content"] for r in records]
+
+
+async def test_restart_reloads_or_rebuilds_indexes(
+    client: httpx.AsyncClient, dataset_key: H, services: Services, settings: Settings
+) -> None:
+    ds = (await create_dataset(client, dataset_key, "kb", indexing_technique="high_quality"))["id"]
+    await add_text(client, dataset_key, ds, "a", "The lighthouse guides ships.", indexing_technique="high_quality")
+    await add_text(client, dataset_key, ds, "b", "The bakery sells bread.", indexing_technique="high_quality")
+    base = settings.data_dir / "knowledge" / "datasets" / ds
+    await _manifest(base / "manifest.json", 2)
+    assert await _reopened(settings, dataset_key, ds, "lighthouse") == ["The lighthouse guides ships."]
+
+    # A kill in the middle of a persist leaves no manifest: the next start rebuilds from the database.
+    (base / "manifest.json").unlink()
+    (base / "keyword" / "docs.jsonl").write_text("garbage", encoding="utf-8")
+    assert await _reopened(settings, dataset_key, ds, "bread") == ["The bakery sells bread."]
+    assert len(json.loads((base / "manifest.json").read_text())) == 2
+
+    # An entry the database no longer has (a chunk of an interrupted attempt) is dropped on start.
+    with services.db.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM documents WHERE name = 'b'"))
+    assert await _reopened(settings, dataset_key, ds, "bread") == []
+    assert len(json.loads((base / "manifest.json").read_text())) == 1
+
+
+async def test_disable_and_delete_leave_every_index(
+    client: httpx.AsyncClient, dataset_key: H, services: Services
+) -> None:
+    ds = (await create_dataset(client, dataset_key, "hq", indexing_technique="high_quality"))["id"]
+    a = await add_text(client, dataset_key, ds, "a", "Volcanoes erupt lava.", indexing_technique="high_quality")
+    b = await add_text(client, dataset_key, ds, "b", "Glaciers carve valleys.", indexing_technique="high_quality")
+    row = services.knowledge.datasets.find_row(ds)
+    assert row is not None
+    indexes = services.knowledge.indexes.get(row)
+    assert indexes.vectors is not None
+    assert indexes.keyword.count() == indexes.vectors.count() == 2
+    await client.patch(
+        f"/v1/datasets/{ds}/documents/status/disable", headers=dataset_key, json={"document_ids": [a["document"]["id"]]}
+    )
+    assert indexes.keyword.count() == indexes.vectors.count() == 1
+    semantic = {
+        "search_method": "semantic_search",
+        "top_k": 5,
+        "reranking_enable": False,
+        "score_threshold_enabled": False,
+    }
+    assert [r["segment"]["document_id"] for r in await retrieve(client, dataset_key, ds, "lava", **semantic)] == [
+        b["document"]["id"]
+    ]
+    await client.patch(
+        f"/v1/datasets/{ds}/documents/status/enable", headers=dataset_key, json={"document_ids": [a["document"]["id"]]}
+    )
+    assert indexes.keyword.count() == indexes.vectors.count() == 2
+    assert (
+        await client.delete(f"/v1/datasets/{ds}/documents/{b['document']['id']}", headers=dataset_key)
+    ).status_code == 204
+    assert indexes.keyword.count() == indexes.vectors.count() == 1
+    assert (await client.delete(f"/v1/datasets/{ds}", headers=dataset_key)).status_code == 204
+    assert not (services.settings.data_dir / "knowledge" / "datasets" / ds).exists()
+
+
+async def test_busy_documents_and_datasets_in_use(
+    client: httpx.AsyncClient, dataset_key: H, services: Services
+) -> None:
+    ds = (await create_dataset(client, dataset_key, "busy"))["id"]
+    doc = (await add_text(client, dataset_key, ds, "a", "text"))["document"]["id"]
+    with services.db.engine.begin() as conn:  # as a worker does mid-run
+        conn.execute(sa.text("UPDATE documents SET indexing_status = 'indexing' WHERE id = :id"), {"id": doc})
+    assert_dify_error(
+        await client.delete(f"/v1/datasets/{ds}/documents/{doc}", headers=dataset_key), 400, "document_indexing"
+    )
+    r = await client.post(
+        f"/v1/datasets/{ds}/documents/{doc}/update-by-text", headers=dataset_key, json={"name": "a", "text": "new"}
+    )
+    assert_dify_error(r, 400, "document_indexing")
+    r = await client.patch(
+        f"/v1/datasets/{ds}/documents/status/disable", headers=dataset_key, json={"document_ids": [doc]}
+    )
+    assert_dify_error(r, 400, "invalid_action")
+
+    dsl = (DSL_DIR / "22-chat-0.1.5-zhouyi-master-zh.yml").read_text(encoding="utf-8")
+    kit = import_app(services, dsl)
+    app_row = services.apps.get(kit.app_id)
+    with services.db.session() as s:
+        s.add(app_row)
+        app_row.model_config_ = {
+            **(app_row.model_config_ or {}),
+            "dataset_configs": {
+                "retrieval_model": "multiple",
+                "datasets": {"datasets": [{"dataset": {"enabled": True, "id": ds}}]},
+            },
+        }
+    assert_dify_error(await client.delete(f"/v1/datasets/{ds}", headers=dataset_key), 409, "dataset_in_use")
+    assert (await client.get(f"/v1/datasets/{ds}", headers=dataset_key)).json()["app_count"] == 1
