@@ -43,7 +43,9 @@ def error_response(exc: BaseException) -> JSONResponse:
 
 
 def _field_name(loc: tuple[Any, ...]) -> str:
-    parts = [str(p) for p in loc if p not in ("body", "query", "path", "header", "form")]
+    # Only the first element is the location: a field may itself be named `query` (chat-messages has one).
+    rest = loc[1:] if loc and loc[0] in ("body", "query", "path", "header", "form", "cookie") else loc
+    parts = [str(p) for p in rest]
     return ".".join(parts) or "body"
 
 
