@@ -38,7 +38,9 @@ class Services:
     def __post_init__(self) -> None:
         self.jobs = self.registries.job_runners.get(self.settings.job_runner)(self.db, self.settings)
         self.knowledge = KnowledgeService(self.settings, self.registries, self.db, self.blobs, self.models, self.jobs)
-        self.workflows = workflow_service(self.db, self.registries, self.models, self.settings, self.end_users, self)
+        self.workflows = workflow_service(
+            self.db, self.registries, self.models, self.settings, self.end_users, self.blobs, self
+        )
         self.chatflows = ChatflowService(self.db, self.workflows, self.end_users)
 
     @cached_property

@@ -338,3 +338,32 @@ async def test_default_value_strategy_gives_partial_success(client: httpx.AsyncC
     assert (fin["status"], fin["outputs"], fin["exceptions_count"]) == ("partial-succeeded", {"x": "fallback"}, 1)
     stored = (await client.get(f"/v1/workflows/run/{fin['id']}", headers=kit.auth)).json()
     assert stored["status"] == "partial-succeeded" and stored["outputs"] == {"x": "fallback"}
+
+
+EXTRACT = dsl(
+    [
+        start({"variable": "doc", "label": "doc", "type": "file", "required": True}),
+        {"id": "extract", "type": "document-extractor", "variable_selector": ["start", "doc"], "is_array_file": False},
+        end(text=["extract", "text"], count=["sys", "files"]),
+    ],
+    [("start", "extract"), ("extract", "end")],
+)
+
+
+async def test_file_inputs_are_uploads_read_by_nodes(client: httpx.AsyncClient, services: Services) -> None:
+    kit = import_app(services, EXTRACT)
+    up = await client.post(
+        "/v1/files/upload", headers=kit.auth, data={"user": "u1"}, files={"file": ("notes.txt", b"hello from a file")}
+    )
+    assert up.status_code == 201, up.text
+    ref = {"type": "document", "transfer_method": "local_file", "upload_file_id": up.json()["id"]}
+    body = {"inputs": {"doc": ref}, "user": "u1", "files": [ref]}
+    r = await client.post("/v1/workflows/run", headers=kit.auth, json=body)
+    data = r.json()["data"]
+    assert data["status"] == "succeeded", data
+    assert data["outputs"]["text"] == "hello from a file"
+    (sys_file,) = data["outputs"]["count"]
+    assert (sys_file["filename"], sys_file["dify_model_identity"]) == ("notes.txt", "__dify__file__")
+    # Another end user's upload is refused before the run.
+    r = await client.post("/v1/workflows/run", headers=kit.auth, json={**body, "user": "u2"})
+    assert_dify_error(r, 400, "invalid_param")

@@ -10,7 +10,7 @@ from typing import Any
 from sqlalchemy import select
 
 from openify.engine.graph import Graph
-from openify.engine.ports import ConversationHistory, HttpClient, KnowledgeRetriever, Ports
+from openify.engine.ports import ConversationHistory, FileStore, HttpClient, KnowledgeRetriever, Ports
 from openify.providers.base import ChatMessage, ModelResolver
 from openify.security.sandbox import Sandbox
 from openify.services.workflows.conversation_variables import ConversationVariableStore
@@ -62,10 +62,16 @@ class WorkflowPorts:
     `services` when a graph is first run, so areas that land later plug in without changes here."""
 
     def __init__(
-        self, db: Database, models: ModelResolver, sandbox: Sandbox, http: HttpClient, services: object
+        self,
+        db: Database,
+        models: ModelResolver,
+        sandbox: Sandbox,
+        http: HttpClient,
+        files: FileStore,
+        services: object,
     ) -> None:
         self._db, self._models, self._sandbox, self._services = db, models, sandbox, services
-        self.http = http
+        self.http, self.files = http, files
         self.history: ConversationHistory = ChatHistory(db)
 
     def _knowledge(self) -> KnowledgeRetriever | None:
@@ -80,4 +86,5 @@ class WorkflowPorts:
             history=self.history,
             sandbox=self._sandbox,
             http=self.http,
+            files=self.files,
         )

@@ -33,11 +33,13 @@ from openify.registry import Registries
 from openify.security.sandbox import Sandbox
 from openify.security.ssrf import GuardedHttpClient
 from openify.services.end_users import EndUserService
+from openify.services.workflows.files import WorkflowFiles
 from openify.services.workflows.live import LiveRun
 from openify.services.workflows.ports import WorkflowPorts
 from openify.services.workflows.recorder import RunRecorder, dumps
 from openify.services.workflows.versions import WorkflowVersions
 from openify.settings import Settings
+from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
 from openify.storage.tables import App, EndUser, NodeExecution, WorkflowRun, WorkflowVersion
 from openify.storage.tables.base import utcnow
@@ -78,10 +80,11 @@ class WorkflowRunService:
         versions: WorkflowVersions,
         ports: PortsFactory,
         end_users: EndUserService,
+        files: WorkflowFiles,
         limits: RunLimits | None = None,
     ) -> None:
         self._db, self._registries, self.versions, self._ports = db, registries, versions, ports
-        self._end_users = end_users
+        self._end_users, self._files = end_users, files
         self.limits = limits or RunLimits()
         self._runners: OrderedDict[str, WorkflowRunner] = OrderedDict()
         self._by_run: dict[str, LiveRun] = {}
@@ -160,6 +163,10 @@ class WorkflowRunService:
         version = await self.aversion_of(app, workflow_id)
         runner = self.runner_for(app, version)
         prepared = prepared_inputs if prepared_inputs is not None else self.prepare_inputs(runner, inputs)
+        if files or any(
+            _is_file_input(v) for v in runner.graph.nodes[runner.graph.root_id].data.get("variables") or []
+        ):
+            files, prepared = await asyncio.to_thread(self._with_files, app.id, end_user.id, runner, prepared, files)
         chat = app.mode == "advanced-chat"
         run_id, task_id = run_id or str(uuid.uuid4()), str(uuid.uuid4())
         system = SystemInputs(
@@ -216,6 +223,25 @@ class WorkflowRunService:
         self._by_run[run_id], self._by_task[task_id] = live, live
         live.task = asyncio.create_task(self._drive(live, RunRecorder(self._db, run_id, app.id), on_finish))
         return live
+
+    def _with_files(
+        self,
+        app_id: str,
+        end_user_id: str,
+        runner: WorkflowRunner,
+        inputs: dict[str, Any],
+        files: Sequence[Mapping[str, Any]],
+    ) -> tuple[list[dict[str, Any]], dict[str, Any]]:
+        """Request file mappings (sys.files and file inputs) as Dify File values."""
+        out = dict(inputs)
+        for var in runner.graph.nodes[runner.graph.root_id].data.get("variables") or []:
+            name = str(var.get("variable"))
+            if _is_file_input(var) and out.get(name) is not None:
+                value = out[name]
+                many = isinstance(value, list)
+                got = self._files.resolve(app_id, end_user_id, value if many else [value], name)
+                out[name] = got if many else got[0]
+        return self._files.resolve(app_id, end_user_id, list(files), "files"), out
 
     def _insert(self, row: WorkflowRun) -> None:
         with self._db.session() as s:
@@ -345,6 +371,10 @@ class WorkflowRunService:
         return total, [LogEntry(r, u) for r, u in rows]
 
 
+def _is_file_input(var: Any) -> bool:
+    return isinstance(var, Mapping) and var.get("type") in ("file", "file-list")
+
+
 def _failed(run_id: str, error: str) -> WorkflowFinished:
     now = int(time.time())
     return WorkflowFinished(
@@ -367,8 +397,11 @@ def workflow_service(
     models: ModelResolver,
     settings: Settings,
     end_users: EndUserService,
+    blobs: BlobStore,
     services: object,
 ) -> WorkflowRunService:
     """The run service with Openify's ports (the container calls this)."""
-    ports = WorkflowPorts(db, models, Sandbox(settings.sandbox), GuardedHttpClient(settings.http_node), services)
-    return WorkflowRunService(db, registries, WorkflowVersions(db), ports, end_users)
+    http = GuardedHttpClient(settings.http_node)
+    files = WorkflowFiles(db, blobs, http)
+    ports = WorkflowPorts(db, models, Sandbox(settings.sandbox), http, files, services)
+    return WorkflowRunService(db, registries, WorkflowVersions(db), ports, end_users, files)

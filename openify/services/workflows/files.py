@@ -1,0 +1,126 @@
+"""Files in workflow runs: request file mappings become Dify File values, and the engine's FileStore reads them.
+
+A `local_file` must be an upload of the same app and end user (the chat area's upload table); a `remote_url`
+is fetched through the SSRF-guarded client when a node reads it. Files nodes produce are kept in the blob store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import mimetypes
+import posixpath
+import uuid
+from collections.abc import Mapping, Sequence
+from typing import Any
+from urllib.parse import urlparse
+
+from sqlalchemy import select
+
+from openify.engine.ports import HttpClient
+from openify.engine.variables import FILE_MARK, is_file
+from openify.errors import InvalidParam
+from openify.services.chat.files import file_type
+from openify.storage.blobs import BlobStore
+from openify.storage.db import Database
+from openify.storage.tables import UploadFile
+
+
+def _file(**fields: Any) -> dict[str, Any]:
+    base: dict[str, Any] = {
+        "dify_model_identity": FILE_MARK,
+        "id": None,
+        "tenant_id": "default",
+        "type": "custom",
+        "transfer_method": "local_file",
+        "remote_url": None,
+        "related_id": None,
+        "filename": None,
+        "extension": None,
+        "mime_type": None,
+        "size": -1,
+        "url": None,
+    }
+    base.update(fields)
+    return base
+
+
+class WorkflowFiles:
+    """Turns request files into File values, and is the engine's FileStore."""
+
+    def __init__(self, db: Database, blobs: BlobStore, http: HttpClient) -> None:
+        self._db, self._blobs, self._http = db, blobs, http
+
+    def resolve(self, app_id: str, end_user_id: str, files: Sequence[Any], field: str) -> list[dict[str, Any]]:
+        """File values of request file mappings; unknown or foreign uploads are invalid_param."""
+        wanted = [str(f.get("upload_file_id")) for f in files if isinstance(f, Mapping) and not is_file(f)]
+        uploads: dict[str, UploadFile] = {}
+        if wanted:
+            with self._db.session() as s:
+                uploads = {u.id: u for u in s.scalars(select(UploadFile).where(UploadFile.id.in_(wanted)))}
+        out: list[dict[str, Any]] = []
+        for i, f in enumerate(files):
+            if not isinstance(f, Mapping):
+                raise InvalidParam(f"{field}[{i}] must be a file mapping", params=field)
+            method = f.get("transfer_method")
+            if method == "local_file":
+                u = uploads.get(str(f.get("upload_file_id")))
+                if u is None or u.app_id != app_id or u.end_user_id != end_user_id:
+                    raise InvalidParam(f"{field}[{i}]: upload file {f.get('upload_file_id')} not found.", params=field)
+                out.append(
+                    _file(
+                        id=u.id,
+                        type=f.get("type") or file_type(u.extension),
+                        related_id=u.id,
+                        filename=u.name,
+                        extension=f".{u.extension}" if u.extension else "",
+                        mime_type=u.mime_type,
+                        size=u.size,
+                    )
+                )
+            elif method == "remote_url" and f.get("url"):
+                url = str(f["url"])
+                name = posixpath.basename(urlparse(url).path) or "file"
+                ext = posixpath.splitext(name)[1]
+                out.append(
+                    _file(
+                        id=str(uuid.uuid4()),
+                        type=f.get("type") or file_type(ext),
+                        transfer_method="remote_url",
+                        remote_url=url,
+                        url=url,
+                        filename=name,
+                        extension=ext,
+                        mime_type=mimetypes.guess_type(name)[0],
+                    )
+                )
+            else:
+                raise InvalidParam(f"{field}[{i}]: transfer_method must be local_file or remote_url", params=field)
+        return out
+
+    async def read(self, file: Mapping[str, Any]) -> bytes:
+        if file.get("transfer_method") == "remote_url":
+            response = await self._http.request("GET", str(file.get("remote_url") or file.get("url")))
+            return response.body
+        key = str(file.get("related_id") or file.get("id"))
+        blob = await asyncio.to_thread(self._blob_key, key)
+        return await asyncio.to_thread(self._blobs.get, blob)
+
+    def _blob_key(self, file_id: str) -> str:
+        with self._db.session() as s:
+            row = s.get(UploadFile, file_id)
+        return row.blob_key if row is not None else f"workflow-files/{file_id}"
+
+    async def save(self, content: bytes, filename: str, mime_type: str) -> Mapping[str, Any]:
+        file_id = str(uuid.uuid4())
+        await asyncio.to_thread(self._blobs.put, f"workflow-files/{file_id}", content)
+        ext = posixpath.splitext(filename)[1]
+        return _file(
+            id=file_id,
+            type=file_type(ext),
+            transfer_method="tool_file",
+            related_id=file_id,
+            filename=filename,
+            extension=ext,
+            mime_type=mime_type,
+            size=len(content),
+        )
