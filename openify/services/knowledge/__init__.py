@@ -33,7 +33,7 @@ from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
 from openify.storage.tables import App, Dataset, Document
 
-__all__ = ["KnowledgeService", "retriever_resources"]
+__all__ = ["KnowledgeService", "citations", "retriever_resources"]
 
 
 class KnowledgeService:
@@ -274,4 +274,17 @@ def retriever_resources(hits: Sequence[Hit], retriever_from: str) -> list[dict[s
                 "summary": None,
             }
         )
+    return out
+
+
+def citations(resources: Sequence[Mapping[str, Any]]) -> list[dict[str, Any]]:
+    """What `message_end` shows: Dify keeps the first resource of each (dataset, document) and renumbers
+    from 1 (MessageCycleManager.handle_retriever_resources); the prompt still gets every chunk."""
+    out: list[dict[str, Any]] = []
+    seen: set[tuple[str, str]] = set()
+    for r in resources:
+        key = (str(r.get("dataset_id")), str(r.get("document_id")))
+        if key not in seen:
+            seen.add(key)
+            out.append({**r, "position": len(out) + 1})
     return out

@@ -19,6 +19,7 @@ from pathlib import Path
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from openify.errors import NotFound
 from openify.knowledge.embedding_cache import SqliteEmbeddingCache
 from openify.knowledge.layout import (
     dataset_dir,
@@ -37,6 +38,10 @@ from openify.storage.tables import ChildChunk, Dataset, Document, Segment
 log = logging.getLogger("openify.knowledge")
 _MANIFEST = "manifest.json"
 _ADD_BATCH = 256
+
+
+class DatasetGone(NotFound):
+    """The dataset was deleted; its indexes are not opened again."""
 
 
 @dataclass(frozen=True, slots=True)
@@ -126,6 +131,8 @@ class IndexManager:
     def _load(self, dataset: Dataset) -> tuple[DatasetIndexes, set[str]]:
         base = dataset_dir(self._data_dir, dataset.id)
         with self._db.session() as s:
+            if s.get(Dataset, dataset.id) is None:  # deleted: never recreate its files
+                raise DatasetGone("Dataset not found.")
             expected = {n.node_id: n.text for n in searchable_nodes(s, dataset.id)}
         manifest = _read_manifest(base)
         indexes: DatasetIndexes | None = None

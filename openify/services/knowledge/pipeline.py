@@ -21,7 +21,7 @@ from openify.knowledge.extractors import ExtractionError, extract
 from openify.knowledge.process_rule import ProcessRule
 from openify.knowledge.splitters import split_document
 from openify.registry import Registries
-from openify.services.knowledge.indexes import IndexManager, Node
+from openify.services.knowledge.indexes import DatasetGone, IndexManager, Node
 from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
 from openify.storage.tables import ChildChunk, Dataset, DatasetProcessRule, Document, Segment
@@ -29,6 +29,10 @@ from openify.storage.tables.base import utcnow
 
 log = logging.getLogger("openify.knowledge")
 EMBED_BATCH = 64
+
+
+class _Gone(Exception):
+    """The document's segments were deleted under the job (its dataset was deleted)."""
 
 
 class IndexingPipeline:
@@ -61,6 +65,10 @@ class IndexingPipeline:
             self._run(ctx, dataset, document_id, batch, raw_rule)
         except (JobInterrupted, LeaseLost):
             raise
+        except (_Gone, DatasetGone):
+            log.info("document %s or its dataset was deleted while indexing", document_id)
+            with self._db.session() as s:
+                ctx.finish(s)
         except Exception as e:
             message = e.detail if isinstance(e, OpenifyError) else f"{type(e).__name__}: {e}"
             if not isinstance(e, OpenifyError):
@@ -109,14 +117,16 @@ class IndexingPipeline:
         for start in range(0, len(nodes), EMBED_BATCH):
             ctx.check()
             part = nodes[start : start + EMBED_BATCH]
-            self._indexes.add(dataset, [n for _, n in part], persist_now=False)
             with self._db.session() as s:
                 ctx.check(s)
-                s.execute(
+                marked = s.execute(
                     update(Segment)
                     .where(Segment.id.in_({seg for seg, _ in part}))
                     .values(status="completed", completed_at=utcnow())
                 )
+                if marked.rowcount == 0:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+                    raise _Gone(document_id)
+            self._indexes.add(dataset, [n for _, n in part], persist_now=False)
         with self._db.session() as s:
             s.execute(
                 update(Segment)

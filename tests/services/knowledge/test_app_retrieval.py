@@ -178,3 +178,12 @@ async def test_retrieve_for_workflow(client: httpx.AsyncClient, dataset_key: H, 
     assert meta["dataset_name"] == "animals" and meta["document_name"] == "dogs.txt" and meta["segment_id"]
     empty = (await create_dataset(client, dataset_key, "empty", indexing_technique="economy"))["id"]
     assert services.knowledge.retrieve_for_workflow([empty], "chase", config) == []  # no available document
+
+
+def test_citations_keep_one_resource_per_document() -> None:
+    from openify.services.knowledge import citations
+
+    resources = [{"position": 1, "dataset_id": "a", "document_id": "d1", "segment_id": "s1"},
+                 {"position": 2, "dataset_id": "a", "document_id": "d1", "segment_id": "s2"},
+                 {"position": 3, "dataset_id": "b", "document_id": "d2", "segment_id": "s3"}]
+    assert [(c["position"], c["segment_id"]) for c in citations(resources)] == [(1, "s1"), (2, "s3")]
