@@ -94,7 +94,9 @@ class ConversationService:
                     raise ConversationNotFound("Last Conversation Not Exists.")
                 pivot = last.updated_at if column is Conversation.updated_at else last.created_at
                 q = q.where(column < pivot if desc else column > pivot)
-            order = [column.desc(), Conversation.id.desc()] if desc else [column.asc(), Conversation.id.asc()]
+            order: list[Any] = (
+                [column.desc(), Conversation.id.desc()] if desc else [column.asc(), Conversation.id.asc()]
+            )
             rows = list(s.scalars(q.order_by(*order).limit(limit + 1)).all())
         return Page(rows[:limit], len(rows) > limit)
 

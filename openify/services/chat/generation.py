@@ -59,15 +59,18 @@ class Generation:
     async def follow(self) -> AsyncIterator[ChatEvent]:
         """Every event from the first, then live ones until the end."""
         q: asyncio.Queue[ChatEvent | None] = asyncio.Queue()
-        for e in self.events:
-            q.put_nowait(e)
+        for past in self.events:
+            q.put_nowait(past)
         if self.done.is_set():
             q.put_nowait(None)
         else:
             self._readers.append(q)
         try:
-            while (e := await q.get()) is not None:
-                yield e
+            while True:
+                event = await q.get()
+                if event is None:
+                    return
+                yield event
         finally:
             if q in self._readers:
                 self._readers.remove(q)

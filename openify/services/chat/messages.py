@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
-from typing import Any
+from typing import Any, cast
 
 import sqlalchemy as sa
 from sqlalchemy import select
@@ -143,7 +143,7 @@ class MessageService:
             values["agent_thoughts"] = list(agent_thoughts)
         if message_files is not None:
             values["message_files"] = list(message_files)
-        table = Message.__table__
+        table = cast(sa.Table, Message.__table__)
         with self._db.engine.begin() as c:  # one Core statement: no Session, no unit of work
             c.execute(sa.update(table).where(table.c.id == message_id).values(**values))
 
