@@ -141,3 +141,31 @@ async def test_busy_documents_and_datasets_in_use(
         }
     assert_dify_error(await client.delete(f"/v1/datasets/{ds}", headers=dataset_key), 409, "dataset_in_use")
     assert (await client.get(f"/v1/datasets/{ds}", headers=dataset_key)).json()["app_count"] == 1
+
+
+async def test_dataset_deleted_while_indexing(client: httpx.AsyncClient, dataset_key: H, services: Services) -> None:
+    ds = (await create_dataset(client, dataset_key, "short-lived", indexing_technique="high_quality"))["id"]
+    text = "|".join(f"line {i} about rivers and bridges number {i}" for i in range(400))
+    rule = {
+        "mode": "custom",
+        "rules": {"pre_processing_rules": [], "segmentation": {"separator": "|", "max_tokens": 50}},
+    }
+    batch = (
+        await add_text(
+            client, dataset_key, ds, "long", text, wait=False, indexing_technique="high_quality", process_rule=rule
+        )
+    )["batch"]
+    for _ in range(600):
+        r = await client.get(f"/v1/datasets/{ds}/documents/{batch}/indexing-status", headers=dataset_key)
+        if r.json()["data"][0]["indexing_status"] == "indexing":
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the document never reached `indexing`")
+    assert (await client.delete(f"/v1/datasets/{ds}", headers=dataset_key)).status_code == 204
+    assert services.jobs.wait_idle(60)
+    with services.db.engine.connect() as conn:
+        statuses = conn.execute(sa.text("SELECT status FROM jobs")).scalars().all()
+        left = conn.execute(sa.text("SELECT count(*) FROM document_segments")).scalar()
+    assert statuses == ["done"] and left == 0
+    assert not (services.settings.data_dir / "knowledge" / "datasets" / ds).exists()
