@@ -18,6 +18,7 @@ import sys
 import threading
 from collections import Counter
 from collections.abc import Collection, Iterable, Sequence
+from functools import lru_cache
 from pathlib import Path
 from typing import ClassVar
 
@@ -33,6 +34,12 @@ _MATRIX = "bm25s"
 MIN_DELTA = 2_000  # a delta this small never forces a rebuild
 DELTA_SHARE = 0.10  # rebuild when the delta passes this share of the matrix
 DEAD_SHARE = 0.25  # rebuild when this share of the matrix is deleted
+
+
+@lru_cache(maxsize=1024)
+def _query_tokens(query: str) -> tuple[str, ...]:
+    # Hybrid search asks twice per query, and apps repeat queries; jieba is the costly part.
+    return tuple(tokenize(query))
 
 
 class BM25KeywordIndex:
@@ -94,7 +101,7 @@ class BM25KeywordIndex:
 
     # --- queries -------------------------------------------------------------------------------
     def search(self, query: str, top_k: int, filter_ids: Collection[str] | None = None) -> list[tuple[str, float]]:
-        q = tokenize(query)
+        q = list(_query_tokens(query))
         with self._lock:
             if self._needs_rebuild():
                 self._rebuild()
