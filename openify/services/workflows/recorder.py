@@ -10,9 +10,11 @@ import asyncio
 import json
 import time
 import uuid
+from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Any
 
+import orjson
 from sqlalchemy import Table, bindparam, insert, update
 
 from openify.engine.events import (
@@ -46,9 +48,19 @@ def _ts(seconds: int | None) -> datetime | None:
     return datetime.fromtimestamp(seconds, UTC).replace(tzinfo=None) if seconds is not None else None
 
 
+def _plain(value: Any) -> Any:
+    if isinstance(value, Mapping):
+        return dict(value)
+    if isinstance(value, set | frozenset):
+        return list(value)
+    return str(value)
+
+
 def _jsonable(value: Any) -> Any:
-    """Mappings and tuples as plain JSON values (events hold Mapping proxies and tuples)."""
-    return json.loads(dumps(value)) if value is not None else None
+    """Event values (Mappings, tuples, Decimals) as plain JSON values; orjson, since this runs for every node."""
+    if value is None:
+        return None
+    return orjson.loads(orjson.dumps(value, default=_plain, option=orjson.OPT_NON_STR_KEYS))
 
 
 class RunRecorder:
