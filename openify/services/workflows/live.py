@@ -59,6 +59,8 @@ class LiveRun:
         if replay:
             for ev in self.events:
                 q.put_nowait(ev)
+        elif self.done and self.finished is not None:
+            q.put_nowait(self.finished)  # it ended since the caller looked: the end is still news
         if self.done:
             q.put_nowait(_END)
         else:
