@@ -66,6 +66,7 @@ class Services:
         """Connections and migrations: run in the server's lifespan, never at import."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db.upgrade()
+        self.chat.messages.recover()  # turns a killed server left `running` end as errors
         self.workflows.recover()  # runs left `running` by a killed server are failed, never left open
         self.jobs.start()  # resumes jobs a killed server left queued or running
 

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import httpx
+import sqlalchemy as sa
 
+from openify.services.container import Services
 from tests.api import chatkit
 from tests.api.chatkit import blocking, streaming
 from tests.api.dify import assert_dify_error
@@ -107,3 +109,17 @@ async def test_blocking_model_failure_is_a_dify_error(
     fake_llm.fail_next(500)
     r = await blocking(client, chat, query="hi", auto_generate_name=False)
     assert_dify_error(r, 400, "completion_request_error")
+
+
+async def test_a_turn_left_running_by_a_killed_server_ends_as_error(
+    client: httpx.AsyncClient, chat: AppKit, services: Services
+) -> None:
+    r = await blocking(client, chat, query="hi", auto_generate_name=False)
+    body = r.json()
+    services.chat.messages.save_answer(body["message_id"], "half an ans")
+    with services.db.engine.begin() as c:  # as a server killed mid-answer leaves it
+        c.execute(sa.text("UPDATE messages SET status = 'running' WHERE id = :id"), {"id": body["message_id"]})
+    assert services.chat.messages.recover() == 1
+    q = {"conversation_id": body["conversation_id"], "user": "u1"}
+    stored = (await client.get("/v1/messages", headers=chat.auth, params=q)).json()["data"][0]
+    assert stored["status"] == "error" and stored["answer"] == "half an ans" and stored["error"]

@@ -70,7 +70,7 @@ def message(m: Message, rating: str | None) -> dict[str, Any]:
         "retriever_resources": resources,
         "agent_thoughts": list(m.agent_thoughts or []),
         "message_files": [_message_file(f) for f in m.message_files or []],
-        "status": "error" if m.status == "error" else "normal",
+        "status": m.status if m.status in ("error", "paused") else "normal",  # running and stopped read as normal
         "error": m.error,
         "created_at": unix(m.created_at),
         "extra_contents": [],

@@ -147,6 +147,17 @@ class MessageService:
         with self._db.engine.begin() as c:  # one Core statement: no Session, no unit of work
             c.execute(sa.update(table).where(table.c.id == message_id).values(**values))
 
+    def recover(self) -> int:
+        """Messages a killed server left `running` end as errors, their partial answers kept."""
+        table = cast(sa.Table, Message.__table__)
+        with self._db.engine.begin() as c:
+            result = c.execute(
+                sa.update(table)
+                .where(table.c.status == "running")
+                .values(status="error", error="The server stopped before the answer was finished.")
+            )
+        return int(result.rowcount or 0)
+
     def save_answer(self, message_id: str, answer: str) -> None:
         """Store the answer so far of a running message."""
         with self._db.session() as s:
