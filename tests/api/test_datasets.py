@@ -126,3 +126,31 @@ async def test_needs_a_dataset_key(client: httpx.AsyncClient, dataset_key: H) ->
     assert_dify_error(
         await client.get("/v1/datasets", headers={"Authorization": "Bearer dataset-nope"}), 401, "unauthorized"
     )
+
+
+async def test_update_bad_input_and_json_only(client: httpx.AsyncClient, dataset_key: H) -> None:
+    ds = (await create_dataset(client, dataset_key, "kb"))["id"]
+    for body in (
+        {"name": ""},
+        {"name": "x" * 41},
+        {"permission": "world"},
+        {"indexing_technique": "cheap"},
+        {"retrieval_model": {"search_method": "magic"}},
+        {"description": 5},
+        {"indexing_technique": "high_quality", "embedding_model_provider": "nowhere", "embedding_model": "nothing"},
+    ):
+        r = await client.patch(f"/v1/datasets/{ds}", headers=dataset_key, json=body)
+        assert r.status_code == 400, (body, r.text)
+    got = (await client.get(f"/v1/datasets/{ds}", headers=dataset_key)).json()
+    assert (got["name"], got["indexing_technique"], got["permission"]) == ("kb", None, "only_me")
+    r = await client.post("/v1/datasets", headers=dataset_key, json={"name": "ext", "provider": "external"})
+    assert_dify_error(r, 400, "invalid_param")
+    # JSON endpoints refuse other content types, as Flask's get_json does in Dify
+    form = {**dataset_key, "Content-Type": "application/x-www-form-urlencoded"}
+    assert_dify_error(await client.post("/v1/datasets", headers=form, content=b"name=x"), 415, "unsupported_media_type")
+    assert_dify_error(
+        await client.post(f"/v1/datasets/{ds}/retrieve", headers=form, content=b"query=x"),
+        415,
+        "unsupported_media_type",
+    )
+    assert_dify_error(await client.post("/v1/datasets/tags", headers=dataset_key), 415, "unsupported_media_type")

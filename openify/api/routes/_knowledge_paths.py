@@ -1,10 +1,12 @@
-"""Path checks shared by the Knowledge routes: Dify declares ids as `<uuid:…>`, so others are a 404."""
+"""Checks shared by the Knowledge routes: ids are `<uuid:…>` in Dify (others are a 404), bodies are JSON."""
 
 from __future__ import annotations
 
 import uuid
 
-from openify.errors import NotFound
+from fastapi import Depends, Request
+
+from openify.errors import NotFound, UnsupportedMediaType
 
 
 def uuid_or_404(value: str, what: str = "Dataset") -> str:
@@ -13,3 +15,12 @@ def uuid_or_404(value: str, what: str = "Dataset") -> str:
     except ValueError:
         raise NotFound(f"{what} not found.") from None
     return value
+
+
+def require_json(request: Request) -> None:
+    """Dify answers a JSON endpoint called with another content type with 415 (Flask's get_json)."""
+    if request.headers.get("content-type", "").split(";", 1)[0].strip().lower() != "application/json":
+        raise UnsupportedMediaType()
+
+
+JSON_BODY = [Depends(require_json)]

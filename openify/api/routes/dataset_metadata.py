@@ -8,14 +8,16 @@ from fastapi import APIRouter
 from starlette.responses import JSONResponse, Response
 
 from openify.api.deps import DatasetKey, ServicesDep
-from openify.api.routes._knowledge_paths import uuid_or_404
+from openify.api.routes._knowledge_paths import JSON_BODY, uuid_or_404
 from openify.api.schemas.knowledge import DocumentMetadataBody, MetadataCreate, MetadataRename, metadata_field
 from openify.services.knowledge.metadata import BUILT_IN_FIELDS
 
 router = APIRouter(tags=["metadata"])
 
 
-@router.post("/datasets/{dataset_id}/metadata", summary="Create a metadata field", status_code=201)
+@router.post(
+    "/datasets/{dataset_id}/metadata", dependencies=JSON_BODY, summary="Create a metadata field", status_code=201
+)
 def create_metadata(dataset_id: str, body: MetadataCreate, _key: DatasetKey, services: ServicesDep) -> JSONResponse:
     field = services.knowledge.metadata.create(uuid_or_404(dataset_id), body.type, body.name)
     return JSONResponse(metadata_field(field), status_code=201)
@@ -39,7 +41,9 @@ def toggle_built_in(dataset_id: str, action: str, _key: DatasetKey, services: Se
     return {"result": "success"}
 
 
-@router.patch("/datasets/{dataset_id}/metadata/{metadata_id}", summary="Rename a metadata field")
+@router.patch(
+    "/datasets/{dataset_id}/metadata/{metadata_id}", dependencies=JSON_BODY, summary="Rename a metadata field"
+)
 def rename_metadata(
     dataset_id: str, metadata_id: str, body: MetadataRename, _key: DatasetKey, services: ServicesDep
 ) -> dict[str, Any]:
@@ -53,7 +57,9 @@ def delete_metadata(dataset_id: str, metadata_id: str, _key: DatasetKey, service
     return Response(status_code=204)
 
 
-@router.post("/datasets/{dataset_id}/documents/metadata", summary="Set documents' metadata values")
+@router.post(
+    "/datasets/{dataset_id}/documents/metadata", dependencies=JSON_BODY, summary="Set documents' metadata values"
+)
 def document_metadata(
     dataset_id: str, body: DocumentMetadataBody, _key: DatasetKey, services: ServicesDep
 ) -> dict[str, str]:

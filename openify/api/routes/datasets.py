@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from openify.api.deps import DatasetKey, ServicesDep
-from openify.api.routes._knowledge_paths import uuid_or_404
+from openify.api.routes._knowledge_paths import JSON_BODY, uuid_or_404
 from openify.api.schemas.knowledge import DatasetCreate, DatasetUpdate, dataset_body, page_body
 from openify.errors import InvalidParam
 
@@ -23,7 +23,7 @@ def page_params(page: int, limit: int) -> tuple[int, int]:
     return page, min(limit, 100)
 
 
-@router.post("/datasets", summary="Create a knowledge base")
+@router.post("/datasets", dependencies=JSON_BODY, summary="Create a knowledge base")
 def create_dataset(body: DatasetCreate, _key: DatasetKey, services: ServicesDep) -> dict[str, Any]:
     view = services.knowledge.datasets.create(
         body.name,
@@ -60,7 +60,7 @@ def get_dataset(dataset_id: str, _key: DatasetKey, services: ServicesDep) -> dic
     return dataset_body(services.knowledge.datasets.get(uuid_or_404(dataset_id)))
 
 
-@router.patch("/datasets/{dataset_id}", summary="Update a knowledge base")
+@router.patch("/datasets/{dataset_id}", dependencies=JSON_BODY, summary="Update a knowledge base")
 def update_dataset(dataset_id: str, body: DatasetUpdate, _key: DatasetKey, services: ServicesDep) -> dict[str, Any]:
     changes = body.model_dump(exclude_unset=True)
     view = services.knowledge.datasets.update(uuid_or_404(dataset_id), changes)

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from openify.api.deps import DatasetKey, ServicesDep
-from openify.api.routes._knowledge_paths import uuid_or_404
+from openify.api.routes._knowledge_paths import JSON_BODY, uuid_or_404
 from openify.api.routes.datasets import page_params
 from openify.api.schemas.knowledge import (
     CreateByText,
@@ -84,8 +84,10 @@ async def _read(services: ServicesDep, upload: UploadFile) -> tuple[bytes, str]:
     return data, ext
 
 
-@router.post("/datasets/{dataset_id}/document/create-by-text", summary="Create a document from text")
-@router.post("/datasets/{dataset_id}/document/create_by_text", include_in_schema=False)
+@router.post(
+    "/datasets/{dataset_id}/document/create-by-text", dependencies=JSON_BODY, summary="Create a document from text"
+)
+@router.post("/datasets/{dataset_id}/document/create_by_text", dependencies=JSON_BODY, include_in_schema=False)
 def create_by_text(dataset_id: str, body: CreateByText, _key: DatasetKey, services: ServicesDep) -> dict[str, Any]:
     view, batch = services.knowledge.documents.create(
         uuid_or_404(dataset_id), body.name, body.text.encode(), "txt", "text/plain", _options(body), "upload_file"
@@ -113,8 +115,14 @@ async def create_by_file(dataset_id: str, request: Request, _key: DatasetKey, se
     return {"document": document_body(view), "batch": batch}
 
 
-@router.post("/datasets/{dataset_id}/documents/{document_id}/update-by-text", summary="Update a document by text")
-@router.post("/datasets/{dataset_id}/documents/{document_id}/update_by_text", include_in_schema=False)
+@router.post(
+    "/datasets/{dataset_id}/documents/{document_id}/update-by-text",
+    dependencies=JSON_BODY,
+    summary="Update a document by text",
+)
+@router.post(
+    "/datasets/{dataset_id}/documents/{document_id}/update_by_text", dependencies=JSON_BODY, include_in_schema=False
+)
 def update_by_text(
     dataset_id: str, document_id: str, body: UpdateByText, _key: DatasetKey, services: ServicesDep
 ) -> dict[str, Any]:
@@ -171,7 +179,9 @@ def list_documents(
     return page_body([document_body(v) for v in views], page, limit, total)
 
 
-@router.post("/datasets/{dataset_id}/documents/download-zip", summary="Download documents as a ZIP")
+@router.post(
+    "/datasets/{dataset_id}/documents/download-zip", dependencies=JSON_BODY, summary="Download documents as a ZIP"
+)
 def download_zip(dataset_id: str, body: DownloadZip, _key: DatasetKey, services: ServicesDep) -> Response:
     buffer = io.BytesIO()
     used: set[str] = set()
@@ -192,7 +202,11 @@ def download_zip(dataset_id: str, body: DownloadZip, _key: DatasetKey, services:
     )
 
 
-@router.patch("/datasets/{dataset_id}/documents/status/{action}", summary="Enable, disable, archive or un-archive")
+@router.patch(
+    "/datasets/{dataset_id}/documents/status/{action}",
+    dependencies=JSON_BODY,
+    summary="Enable, disable, archive or un-archive",
+)
 def document_status(
     dataset_id: str, action: str, body: DocumentIds, _key: DatasetKey, services: ServicesDep
 ) -> dict[str, str]:

@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from openify.api.deps import DatasetKey, ServicesDep
-from openify.api.routes._knowledge_paths import uuid_or_404
+from openify.api.routes._knowledge_paths import JSON_BODY, uuid_or_404
 from openify.api.routes.datasets import page_params
 from openify.api.schemas.knowledge import ChildChunkBody, SegmentsCreate, SegmentUpdate, child_chunk_body, segment_body
 
@@ -24,7 +24,7 @@ def _seg(dataset_id: str, document_id: str, segment_id: str) -> tuple[str, str, 
     return uuid_or_404(dataset_id), uuid_or_404(document_id, "Document"), uuid_or_404(segment_id, "Segment")
 
 
-@router.post(f"{_DOC}/segments", summary="Add chunks to a document")
+@router.post(f"{_DOC}/segments", dependencies=JSON_BODY, summary="Add chunks to a document")
 def create_segments(
     dataset_id: str, document_id: str, body: SegmentsCreate, _key: DatasetKey, services: ServicesDep
 ) -> dict[str, Any]:
@@ -68,7 +68,7 @@ def get_segment(
     return {"data": segment_body(view), "doc_form": doc_form}
 
 
-@router.post(f"{_DOC}/segments/{{segment_id}}", summary="Update a chunk")
+@router.post(f"{_DOC}/segments/{{segment_id}}", dependencies=JSON_BODY, summary="Update a chunk")
 def update_segment(
     dataset_id: str, document_id: str, segment_id: str, body: SegmentUpdate, _key: DatasetKey, services: ServicesDep
 ) -> dict[str, Any]:
@@ -86,7 +86,7 @@ def delete_segment(
     return Response(status_code=204)
 
 
-@router.post(f"{_DOC}/segments/{{segment_id}}/child_chunks", summary="Add a child chunk")
+@router.post(f"{_DOC}/segments/{{segment_id}}/child_chunks", dependencies=JSON_BODY, summary="Add a child chunk")
 def create_child(
     dataset_id: str, document_id: str, segment_id: str, body: ChildChunkBody, _key: DatasetKey, services: ServicesDep
 ) -> dict[str, Any]:
@@ -118,7 +118,11 @@ def list_children(
     }
 
 
-@router.patch(f"{_DOC}/segments/{{segment_id}}/child_chunks/{{child_chunk_id}}", summary="Update a child chunk")
+@router.patch(
+    f"{_DOC}/segments/{{segment_id}}/child_chunks/{{child_chunk_id}}",
+    dependencies=JSON_BODY,
+    summary="Update a child chunk",
+)
 def update_child(
     dataset_id: str,
     document_id: str,

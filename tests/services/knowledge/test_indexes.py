@@ -169,3 +169,20 @@ async def test_dataset_deleted_while_indexing(client: httpx.AsyncClient, dataset
         left = conn.execute(sa.text("SELECT count(*) FROM document_segments")).scalar()
     assert statuses == ["done"] and left == 0
     assert not (services.settings.data_dir / "knowledge" / "datasets" / ds).exists()
+
+
+async def test_economy_to_high_quality_embeds_existing_chunks(client: httpx.AsyncClient, dataset_key: H) -> None:
+    ds = (await create_dataset(client, dataset_key, "upgrade", indexing_technique="economy"))["id"]
+    await add_text(client, dataset_key, ds, "a", "The kitten naps on the sofa.")
+    await add_text(client, dataset_key, ds, "b", "Interest rates rose again.")
+    semantic = {
+        "search_method": "semantic_search",
+        "top_k": 1,
+        "reranking_enable": False,
+        "score_threshold_enabled": False,
+    }
+    assert await retrieve(client, dataset_key, ds, "cat sleeping", **semantic) == []  # keywords only
+    r = await client.patch(f"/v1/datasets/{ds}", headers=dataset_key, json={"indexing_technique": "high_quality"})
+    assert r.status_code == 200 and r.json()["embedding_model"] == "usem3"
+    records = await retrieve(client, dataset_key, ds, "cat sleeping", **semantic)
+    assert [x["segment"]["content"] for x in records] == ["The kitten naps on the sofa."]
