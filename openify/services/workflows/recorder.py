@@ -74,6 +74,8 @@ class RunRecorder:
         self._lock = asyncio.Lock()
         self._last_flush = time.monotonic()
         self._flushing: asyncio.Task[None] | None = None
+        self._timer: asyncio.TimerHandle | None = None
+        self._closed = False
 
     def on_event(self, ev: WorkflowEvent) -> None:
         cls = type(ev)
@@ -148,11 +150,21 @@ class RunRecorder:
         }
 
     def maybe_flush(self) -> None:
-        """Start a background write when enough has piled up; never waits."""
+        """Start a background write when enough has piled up, or arm one for later; never waits.
+
+        The timer matters when a node runs long: what finished before it is stored meanwhile."""
         if not self._pending or (self._flushing is not None and not self._flushing.done()):
             return
-        if len(self._pending) >= FLUSH_ROWS or time.monotonic() - self._last_flush >= FLUSH_INTERVAL_S:
+        due = self._last_flush + FLUSH_INTERVAL_S - time.monotonic()
+        if len(self._pending) >= FLUSH_ROWS or due <= 0:
             self._flushing = asyncio.create_task(self.flush())
+        elif self._timer is None:
+            self._timer = asyncio.get_running_loop().call_later(due, self._on_timer)
+
+    def _on_timer(self) -> None:
+        self._timer = None
+        if not self._closed:
+            self.maybe_flush()
 
     async def flush(self) -> None:
         async with self._lock:
@@ -167,6 +179,9 @@ class RunRecorder:
 
     async def finish(self, ev: WorkflowFinished) -> None:
         """Write every pending node and the run's final state in one transaction; returns once stored."""
+        self._closed = True
+        if self._timer is not None:
+            self._timer.cancel()
         if self._flushing is not None:
             await self._flushing
         values = {
