@@ -25,7 +25,7 @@ from openify.services.knowledge.documents import INDEX_JOB, DocumentService
 from openify.services.knowledge.indexes import IndexManager, searchable_nodes
 from openify.services.knowledge.metadata import MetadataService
 from openify.services.knowledge.pipeline import IndexingPipeline
-from openify.services.knowledge.retrieval import Hit, RetrievalService
+from openify.services.knowledge.retrieval import ChooseDataset, Hit, RetrievalService
 from openify.services.knowledge.segments import SegmentService
 from openify.services.knowledge.tags import TagService
 from openify.settings import Settings
@@ -69,7 +69,7 @@ class KnowledgeService:
         self.segments = SegmentService(db, self.indexes, self._dataset_row)
         self.tags = TagService(db)
         self.metadata = MetadataService(db)
-        self.retrieval = RetrievalService(db, self.indexes, models.rerank)
+        self.retrieval = RetrievalService(db, self.indexes, models.rerank, lambda: models.embedding(None, None))
         self.pipeline = IndexingPipeline(db, blobs, registries, self.indexes, MAX_SEGMENT_TOKENS)
         jobs.register(INDEX_JOB, self.pipeline, on_give_up=self.pipeline.give_up)
 
@@ -127,10 +127,18 @@ class KnowledgeService:
 
     # --- retrieval for apps and workflows ------------------------------------------------------
     def retrieve_for_app(
-        self, app: App, query: str, dataset_configs: Mapping[str, Any] | None, end_user_id: str | None
+        self,
+        app: App,
+        query: str,
+        dataset_configs: Mapping[str, Any] | None,
+        end_user_id: str | None,
+        choose_dataset: ChooseDataset | None = None,
     ) -> list[dict[str, Any]]:
         """Dify's app retrieval (`model_config.dataset_configs`): Dify `retriever_resources` dicts,
-        deduplicated by segment and numbered from 1, best first. `end_user_id` is unused (Dify logs it)."""
+        deduplicated by segment and numbered from 1, best first. `end_user_id` is unused (Dify logs it).
+
+        `choose_dataset(tools, query) -> dataset id | None` is the app's LLM picking a dataset in `single`
+        mode, as Dify does; without it the dataset whose name and description are nearest is used."""
         del end_user_id
         configs = dict(dataset_configs or {})
         ids = _dataset_ids(configs, app.model_config_ or {})
@@ -144,7 +152,7 @@ class KnowledgeService:
         )
         mode = configs.get("retrieval_model") or ("multiple" if not dataset_configs else "single")
         if mode == "single":
-            hits = self.retrieval.single(datasets, query, flt)
+            hits = self.retrieval.single(datasets, query, flt, choose_dataset)
         else:
             top_k, threshold, rerank, weights = _multiple_settings(
                 configs, "reranking_model_name", "reranking_provider_name"
@@ -153,9 +161,14 @@ class KnowledgeService:
         return retriever_resources(hits, "api")
 
     def retrieve_for_workflow(
-        self, dataset_ids: Sequence[str], query: str, config: Mapping[str, Any]
+        self,
+        dataset_ids: Sequence[str],
+        query: str,
+        config: Mapping[str, Any],
+        choose_dataset: ChooseDataset | None = None,
     ) -> list[dict[str, Any]]:
-        """The knowledge-retrieval node: its `result` items `{content, title, files, summary, metadata}`."""
+        """The knowledge-retrieval node: its `result` items `{content, title, files, summary, metadata}`;
+        `choose_dataset` as in `retrieve_for_app` (the node's `single_retrieval_config.model`)."""
         datasets = self.retrieval.datasets(list(dataset_ids))
         if not datasets or not query.strip():
             return []
@@ -165,7 +178,7 @@ class KnowledgeService:
             else None
         )
         if config.get("retrieval_mode") == "single":
-            hits = self.retrieval.single(datasets, query, flt)
+            hits = self.retrieval.single(datasets, query, flt, choose_dataset)
         else:
             multiple = dict(config.get("multiple_retrieval_config") or {})
             top_k, threshold, rerank, weights = _multiple_settings(multiple, "model", "provider")

@@ -7,6 +7,7 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 from sqlalchemy import select, update
 
 from openify.errors import DatasetNotInitialized, InvalidParam, NotFound
@@ -18,14 +19,16 @@ from openify.knowledge.retrieval import (
     group_by_parent,
     merge_datasets,
     retrieve,
+    router_tools,
 )
-from openify.providers.base import RerankModel
+from openify.providers.base import EmbeddingModel, RerankModel, ToolSpec
 from openify.services.knowledge.indexes import IndexManager
 from openify.services.knowledge.metadata import metadata_by_name
 from openify.storage.db import Database
 from openify.storage.tables import ChildChunk, Dataset, DatasetMetadataField, Document, Segment
 
 MAX_QUERY_CHARS = 250  # Dify's hit-testing limit
+ChooseDataset = Callable[[list[ToolSpec], str], str | None]  # (one tool per dataset, query) -> dataset id
 
 
 @dataclass(frozen=True, slots=True)
@@ -57,8 +60,15 @@ def _available(s: Any, dataset_id: str) -> int:
 
 
 class RetrievalService:
-    def __init__(self, db: Database, indexes: IndexManager, rerank_model: Callable[[str, str], RerankModel]) -> None:
+    def __init__(
+        self,
+        db: Database,
+        indexes: IndexManager,
+        rerank_model: Callable[[str, str], RerankModel],
+        router_embedding: Callable[[], EmbeddingModel],
+    ) -> None:
         self._db, self._indexes, self._rerank_model = db, indexes, rerank_model
+        self._router_embedding = router_embedding
 
     # --- one dataset ----------------------------------------------------------------------------
     def settings_for(self, dataset: Dataset, retrieval_model: Mapping[str, Any] | None) -> RetrievalSettings:
@@ -149,25 +159,41 @@ class RetrievalService:
         self._count(out)
         return out
 
-    def single(self, datasets: Sequence[Dataset], query: str, metadata_filter: MetadataFilter | None) -> list[Hit]:
-        """Dify's `single` retrieval returns one dataset's results with that dataset's own settings.
-        Dify lets an LLM pick the dataset; here the dataset whose best hit scores highest is picked."""
-        best: list[Hit] = []
-        for d in datasets:
-            base = self.settings_for(d, None)
-            settings = RetrievalSettings(
-                base.search_method,
-                base.top_k,
-                base.score_threshold,
-                base.reranking_model,
-                base.weights,
-                metadata_filter,
-            )
-            hits = self.search(d, query, settings, count_hits=False)
-            if hits and (not best or hits[0].score > best[0].score):
-                best = hits
-        self._count(best)
-        return best
+    def single(
+        self,
+        datasets: Sequence[Dataset],
+        query: str,
+        metadata_filter: MetadataFilter | None,
+        choose: ChooseDataset | None = None,
+    ) -> list[Hit]:
+        """Dify's `single` retrieval: one dataset, picked for the query, searched with its own settings.
+
+        Dify lets the app's LLM pick through one tool per dataset (`router_tools`); `choose` is that
+        call when the caller has an LLM (it returns a dataset id, or None for none). Without it the
+        dataset whose name and description are nearest the query in the embedded model is picked."""
+        if len(datasets) == 1:
+            chosen: Dataset | None = datasets[0]
+        elif choose is not None:
+            picked = choose(router_tools([(d.id, d.name, d.description or None) for d in datasets]), query)
+            chosen = next((d for d in datasets if d.id == picked), None)
+        else:
+            chosen = self._nearest(datasets, query)
+        if chosen is None:
+            return []
+        base = self.settings_for(chosen, None)
+        settings = RetrievalSettings(
+            base.search_method, base.top_k, base.score_threshold, base.reranking_model, base.weights, metadata_filter
+        )
+        hits = self.search(chosen, query, settings, count_hits=False)
+        self._count(hits)
+        return hits
+
+    def _nearest(self, datasets: Sequence[Dataset], query: str) -> Dataset:
+        model = self._router_embedding()
+        texts = [f"{d.name}: {d.description}" if d.description else d.name for d in datasets]
+        vectors = np.asarray(model.embed(texts), dtype=np.float32)
+        scores = vectors @ np.asarray(model.embed_query(query), dtype=np.float32)
+        return datasets[int(np.argmax(scores))]
 
     def _count(self, hits: Sequence[Hit]) -> None:
         if hits:

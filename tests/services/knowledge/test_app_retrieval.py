@@ -139,8 +139,30 @@ async def test_single_retrieval_uses_one_dataset(
     client: httpx.AsyncClient, dataset_key: H, services: Services, chat: App
 ) -> None:
     a, b = await _two_datasets(client, dataset_key)
-    out = services.knowledge.retrieve_for_app(chat, "rain week", _configs(a, b, retrieval_model="single"), None)
+    # without an LLM, the dataset whose name is nearest the query: "weather" for rain
+    out = services.knowledge.retrieve_for_app(chat, "rain in the park", _configs(a, b, retrieval_model="single"), None)
     assert out and {r["dataset_id"] for r in out} == {b}
+    out = services.knowledge.retrieve_for_app(
+        chat, "pets: cats and dogs", _configs(a, b, retrieval_model="single"), None
+    )
+    assert {r["dataset_id"] for r in out} == {a}
+    # with the app's LLM as chooser it gets one tool per dataset, as Dify's router does
+    offered: list[list[str]] = []
+
+    def choose(tools: list[Any], query: str) -> str | None:
+        offered.append([t.name for t in tools])
+        return a if "chase" in query else None
+
+    out = services.knowledge.retrieve_for_app(
+        chat, "chase park", _configs(a, b, retrieval_model="single"), None, choose_dataset=choose
+    )
+    assert {r["dataset_id"] for r in out} == {a} and offered == [[a, b]]
+    assert (
+        services.knowledge.retrieve_for_app(
+            chat, "rain", _configs(a, b, retrieval_model="single"), None, choose_dataset=choose
+        )
+        == []
+    )  # the LLM picked none
 
 
 async def test_metadata_filter_and_disabled_documents(
@@ -183,7 +205,9 @@ async def test_retrieve_for_workflow(client: httpx.AsyncClient, dataset_key: H, 
 def test_citations_keep_one_resource_per_document() -> None:
     from openify.services.knowledge import citations
 
-    resources = [{"position": 1, "dataset_id": "a", "document_id": "d1", "segment_id": "s1"},
-                 {"position": 2, "dataset_id": "a", "document_id": "d1", "segment_id": "s2"},
-                 {"position": 3, "dataset_id": "b", "document_id": "d2", "segment_id": "s3"}]
+    resources = [
+        {"position": 1, "dataset_id": "a", "document_id": "d1", "segment_id": "s1"},
+        {"position": 2, "dataset_id": "a", "document_id": "d1", "segment_id": "s2"},
+        {"position": 3, "dataset_id": "b", "document_id": "d2", "segment_id": "s3"},
+    ]
     assert [(c["position"], c["segment_id"]) for c in citations(resources)] == [(1, "s1"), (2, "s3")]
