@@ -3,6 +3,7 @@ server), and small in-memory implementations of the ports the services layer wil
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -23,6 +24,13 @@ from openify.registry import Registries
 from openify.security.sandbox import Sandbox
 from openify.settings import SandboxSettings, Settings
 from tests.fake_llm.server import FakeLLM
+
+# CPython 3.11.7 can leave the AST builder's recursion bookkeeping off after some async-generator
+# error paths (gh-106905), and the hypothesis pytest plugin imports hypothesis (ast.parse under
+# assertion rewriting) only at the terminal summary, which then dies with "AST constructor recursion
+# depth mismatch". Importing it up front, while the bookkeeping is sound, avoids that late parse.
+with contextlib.suppress(ImportError):
+    import hypothesis  # noqa: F401
 
 DSL_DIR = Path("/work/shared/data/dsl")
 TEST_DSL = Path(__file__).parent / "dsl"

@@ -22,7 +22,9 @@ from openify.engine.events import (
 from openify.engine.graph import parse_graph
 from openify.engine.ports import Ports
 from openify.engine.runner import RunLimits, WorkflowRunner
+from openify.providers.manager import ProviderManager
 from tests.engine.conftest import REGISTRIES, SANDBOX, load_dsl, node_data, run_dsl
+from tests.fake_llm.server import FakeLLM
 
 
 @pytest.mark.parametrize(
@@ -235,20 +237,39 @@ async def test_step_limit_ends_run_with_clear_error() -> None:
     assert len(out.of(NodeStarted)) == 10
 
 
-async def test_time_limit_ends_run_with_clear_error() -> None:
+def _slow_llm_in_iteration() -> dict[str, Any]:
+    """The iteration's inner node is an LLM whose answer streams slowly (no sandbox process to orphan)."""
     dsl = load_dsl("iteration.yml")
-    node_data(dsl, "double")["code"] = "import time\ndef main(x: int, i: int) -> dict:\n    time.sleep(3)\n"
+    node_data(dsl, "double").clear()
+    node_data(dsl, "double").update(
+        type="llm",
+        title="Slow",
+        iteration_id="it",
+        context={"enabled": False},
+        model={"provider": "openai", "name": "m", "mode": "chat"},
+        prompt_template=[{"role": "user", "text": "{{#it.item#}}"}],
+    )
+    node_data(dsl, "it")["output_selector"] = ["double", "text"]
+    return dsl
+
+
+async def test_time_limit_ends_run_with_clear_error(fake_llm: FakeLLM, models: ProviderManager) -> None:
+    fake_llm.token_latency_s = 0.5
+    fake_llm.reply("a b c d e f g h")
     t0 = time.perf_counter()
-    out = await run_dsl(dsl, limits=RunLimits(max_time_s=0.5))
+    out = await run_dsl(
+        _slow_llm_in_iteration(), ports=Ports(models=models, sandbox=SANDBOX), limits=RunLimits(max_time_s=1.0)
+    )
     assert time.perf_counter() - t0 < 2.5
     assert out.finished.status == "failed"
-    assert out.finished.error == "Max execution time 0.5s reached."
+    assert out.finished.error == "Max execution time 1s reached."
 
 
-async def test_stop_ends_run_as_stopped() -> None:
-    dsl = load_dsl("iteration.yml")
-    node_data(dsl, "double")["code"] = "import time\ndef main(x: int, i: int) -> dict:\n    time.sleep(3)\n"
-    run = WorkflowRunner(parse_graph(dsl), REGISTRIES, Ports(sandbox=SANDBOX)).start({})
+async def test_stop_ends_run_as_stopped(fake_llm: FakeLLM, models: ProviderManager) -> None:
+    fake_llm.token_latency_s = 0.5
+    fake_llm.reply("a b c d e f g h")
+    runner = WorkflowRunner(parse_graph(_slow_llm_in_iteration()), REGISTRIES, Ports(models=models, sandbox=SANDBOX))
+    run = runner.start({})
     events = []
     t0 = time.perf_counter()
     async for ev in run.events():
@@ -259,6 +280,7 @@ async def test_stop_ends_run_as_stopped() -> None:
     finished = events[-1]
     assert isinstance(finished, WorkflowFinished)
     assert (finished.status, finished.error) == ("stopped", "Stopped by user.")
+    assert [e.status for e in events if isinstance(e, IterationCompleted)] == []  # cut short, not completed
 
 
 async def test_long_chain_runs_every_node_once() -> None:
