@@ -76,6 +76,8 @@ async def test_request_fields_are_rendered_and_sent(server: _Server) -> None:
     assert headers["Authorization"] == "Bearer s3cret"
     assert headers["X-Who"] == "ann" and headers["X-Two"] == "a:b"
     assert headers["Content-Type"] == "application/json"
+    logged = out.nodes["call"].process_data["request"]["headers"]
+    assert "s3cret" not in json.dumps(logged) and logged["Authorization"].startswith("Bearer")
 
 
 async def test_5xx_is_retried_when_retry_is_enabled(server: _Server) -> None:

@@ -39,6 +39,21 @@ def _is_file_response(headers: Mapping[str, str]) -> bool:
     return ctype.startswith(_FILE_TYPES)
 
 
+def _masked(ctx: NodeContext, headers: Mapping[str, str]) -> dict[str, str]:
+    """Headers as logged in process_data: credentials and secret environment values starred out."""
+    secrets = [
+        str(v.get("value"))
+        for v in ctx.execution.runner.graph.environment_variables
+        if v.get("value_type") == "secret" and v.get("value")
+    ]
+    out = {}
+    for k, v in headers.items():
+        if k.lower() in ("authorization", "proxy-authorization") or any(sec in v for sec in secrets):
+            v = v[:6] + "*" * max(len(v) - 6, 0) if k.lower() == "authorization" and " " in v[:7] else "*" * len(v)
+        out[k] = v
+    return out
+
+
 class HttpRequestNode(Node):
     type = "http-request"
 
@@ -117,7 +132,7 @@ class HttpRequestNode(Node):
         read_s = min(float(timeout.get("read") or MAX_READ_S), MAX_READ_S)
         write_s = min(float(timeout.get("write") or MAX_WRITE_S), MAX_WRITE_S)
         client = ctx.require("http")
-        request_info = {"method": method.upper(), "url": url, "headers": headers, "params": params}
+        request_info = {"method": method.upper(), "url": url, "headers": _masked(ctx, headers), "params": params}
         try:
             resp = await client.request(
                 method.upper(),
