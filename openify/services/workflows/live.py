@@ -11,7 +11,8 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from openify.engine.events import WorkflowEvent, WorkflowFinished
-from openify.engine.runner import WorkflowRun
+from openify.engine.runner import WorkflowRun as EngineRun
+from openify.storage.tables import WorkflowRun
 
 _END = None
 
@@ -26,10 +27,11 @@ class LiveRun:
     workflow_id: str
     end_user_id: str
     session_id: str
-    run: WorkflowRun
+    run: EngineRun
     conversation_id: str | None = None
     message_id: str | None = None
     message_created_at: int = 0
+    row: WorkflowRun | None = None  # as first stored
     events: list[WorkflowEvent] = field(default_factory=list)
     finished: WorkflowFinished | None = None
     task: asyncio.Task[None] | None = None

@@ -76,6 +76,7 @@ class RunRecorder:
         self._flushing: asyncio.Task[None] | None = None
         self._timer: asyncio.TimerHandle | None = None
         self._closed = False
+        self._run_row: asyncio.Task[None] | None = None
 
     def on_event(self, ev: WorkflowEvent) -> None:
         cls = type(ev)
@@ -166,7 +167,17 @@ class RunRecorder:
         if not self._closed:
             self.maybe_flush()
 
+    def insert_run(self, row: WorkflowRun) -> None:
+        """Store the run row in the background; every later write waits for it."""
+        self._run_row = asyncio.create_task(asyncio.to_thread(self._insert_run, row))
+
+    def _insert_run(self, row: WorkflowRun) -> None:
+        with self._db.session() as s:
+            s.add(row)
+
     async def flush(self) -> None:
+        if self._run_row is not None:
+            await self._run_row
         async with self._lock:
             if not self._pending:
                 return
@@ -182,6 +193,8 @@ class RunRecorder:
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
+        if self._run_row is not None:
+            await self._run_row
         if self._flushing is not None:
             await self._flushing
         values = {

@@ -206,7 +206,6 @@ class WorkflowRunService:
             conversation_id=conversation_id,
             message_id=message_id,
         )
-        await asyncio.to_thread(self._insert, row)
         run = runner.start(run_inputs, system, run_id=run_id)
         live = LiveRun(
             run_id=run_id,
@@ -219,9 +218,14 @@ class WorkflowRunService:
             conversation_id=conversation_id,
             message_id=message_id,
             message_created_at=message_created_at,
+            row=row,
         )
         self._by_run[run_id], self._by_task[task_id] = live, live
-        live.task = asyncio.create_task(self._drive(live, RunRecorder(self._db, run_id, app.id), on_finish))
+        recorder = RunRecorder(self._db, run_id, app.id)
+        # The run row is written beside the first events rather than before them: node rows and the final
+        # state wait for it, and readers that race it look at the live registry first.
+        recorder.insert_run(row)
+        live.task = asyncio.create_task(self._drive(live, recorder, on_finish))
         return live
 
     def _with_files(
@@ -242,10 +246,6 @@ class WorkflowRunService:
                 got = self._files.resolve(app_id, end_user_id, value if many else [value], name)
                 out[name] = got if many else got[0]
         return self._files.resolve(app_id, end_user_id, list(files), "files"), out
-
-    def _insert(self, row: WorkflowRun) -> None:
-        with self._db.session() as s:
-            s.add(row)
 
     async def _drive(self, live: LiveRun, recorder: RunRecorder, on_finish: OnFinish | None) -> None:
         finished: WorkflowFinished | None = None
@@ -319,6 +319,9 @@ class WorkflowRunService:
     def get_run(self, app_id: str, run_id: str) -> WorkflowRun:
         with self._db.session() as s:
             row = s.get(WorkflowRun, run_id)
+        if row is None:  # a run this moment started, whose row is still on its way
+            live = self._by_run.get(run_id)
+            row = live.row if live is not None else None
         if row is None or row.app_id != app_id:
             raise NotFound("Workflow run not found.")
         return row
