@@ -11,8 +11,9 @@ from openify.engine.graph import NodeSpec
 from openify.engine.variables import VariablePool
 
 if TYPE_CHECKING:
+    from openify.engine.execution import ChildRun
     from openify.engine.ports import Ports
-    from openify.engine.runner import ChildRun, RunState
+    from openify.engine.run_state import RunState
 
 
 class NodeError(Exception):
