@@ -49,7 +49,7 @@ class ResponseCoordinator:
         self._queue: list[_Session] = []
         self._active: _Session | None = None
         self._buffers: dict[tuple[str, ...], list[str]] = {}
-        self._read: dict[tuple[str, ...], int] = {}
+        self._read: dict[tuple[str, tuple[str, ...]], int] = {}  # per session: two answers may show one text
         self._closed: set[str] = set()  # node ids whose streams are complete
 
     @property
@@ -105,10 +105,10 @@ class ResponseCoordinator:
         key = tuple(seg)
         buf = self._buffers.get(key)
         if buf is not None:
-            pos = self._read.get(key, 0)
+            pos = self._read.get((s.node_id, key), 0)
             for text in buf[pos:]:
                 out.append(TextChunk(text, key, s.node_id))
-            self._read[key] = len(buf)
+            self._read[(s.node_id, key)] = len(buf)
             if source in self._closed:
                 return True
             return False

@@ -199,3 +199,36 @@ async def test_parallel_answers_stream_one_after_the_other(fake_llm: FakeLLM, mo
     assert out.finished.answer == "A1:echo: first\nA2:echo: second"
     sources = [e.node_id for e in out.of(TextChunk)]
     assert sources == sorted(sources)  # every a1 chunk before any a2 chunk
+
+
+async def test_two_answers_showing_one_llm_text_both_stream_it(fake_llm: FakeLLM, models: ProviderManager) -> None:
+    fake_llm.reply("hello there")
+    dsl = {
+        "app": {"mode": "advanced-chat"},
+        "workflow": {
+            "graph": {
+                "nodes": [
+                    {"id": "s", "data": {"type": "start", "title": "S", "variables": []}},
+                    {
+                        "id": "l",
+                        "data": {
+                            "type": "llm",
+                            "title": "L",
+                            "context": {"enabled": False},
+                            "model": {"provider": "openai", "name": "m", "mode": "chat"},
+                            "prompt_template": [{"role": "user", "text": "hi"}],
+                        },
+                    },
+                    {"id": "a1", "data": {"type": "answer", "title": "A1", "answer": "[{{#l.text#}}]"}},
+                    {"id": "a2", "data": {"type": "answer", "title": "A2", "answer": "({{#l.text#}})"}},
+                ],
+                "edges": [
+                    {"source": "s", "target": "l"},
+                    {"source": "l", "target": "a1"},
+                    {"source": "a1", "target": "a2"},
+                ],
+            }
+        },
+    }
+    out = await run_dsl(dsl, ports=Ports(models=models), system=SystemInputs(query="q", conversation_id="c"))
+    assert out.finished.answer == "[hello there](hello there)"
