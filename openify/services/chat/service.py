@@ -360,13 +360,12 @@ class ChatService:
         return await asyncio.to_thread(self.conversations.rename, app.id, end_user_id, conv.id, title)
 
     async def suggested(self, app: App, user: str, message_id: str) -> list[str]:
-        cfg = self.config(app)
         if app.mode not in CHAT_MODES and app.mode != "advanced-chat":
             raise NotChatApp()
-        features = app.workflow.get("features", {}) if app.workflow else cfg.raw
-        enabled = (features.get("suggested_questions_after_answer") or {}).get("enabled") if features else False
-        if not enabled:
+        features = (app.workflow.get("features") or {}) if app.workflow else (app.model_config_ or {})
+        if not (features.get("suggested_questions_after_answer") or {}).get("enabled"):
             raise BadRequest("Suggested Questions Is Disabled.")
+        model = _suggestion_model(app)
         end_user_id = self.find_end_user_id(app.id, user)
         if end_user_id is None:
             raise _message_missing()
@@ -376,9 +375,11 @@ class ChatService:
         page = await asyncio.to_thread(self.messages.page, app.id, end_user_id, msg.conversation_id, None, 5)
         history = "\n".join(f"Human: {m.query}\nAssistant: {m.answer}" for m, _ in page.items)
         try:
-            result = await self.llm_of(cfg).invoke(
+            if model is None:
+                raise AppUnavailable("The app names no model to suggest questions with.")
+            result = await self._models.llm(*model).invoke(
                 LLMRequest(
-                    model=cfg.model.name,
+                    model=model[1],
                     messages=[ChatMessage("user", history + "\n\n" + _SUGGEST_PROMPT)],
                     params={"max_tokens": 256, "temperature": 0},
                 )
@@ -413,6 +414,19 @@ def _insert(s: Session, row: Any) -> None:
     """Insert a new row with one Core statement: the ORM's unit of work costs more than the write itself."""
     table = row.__table__
     s.execute(insert(table), [{c.name: getattr(row, c.name) for c in table.columns}])
+
+
+def _suggestion_model(app: App) -> tuple[str, str] | None:
+    """(provider, model) for suggestions: the app's model, or a chatflow's first LLM node's model."""
+    if app.workflow is None:
+        model = (app.model_config_ or {}).get("model") or {}
+        return (str(model["provider"]), str(model["name"])) if model.get("provider") and model.get("name") else None
+    for node in ((app.workflow.get("graph") or {}).get("nodes")) or []:
+        data = node.get("data") or {}
+        model = data.get("model") or {}
+        if data.get("type") == "llm" and model.get("provider") and model.get("name"):
+            return str(model["provider"]), str(model["name"])
+    return None
 
 
 def _initial_name(query: str) -> str:
