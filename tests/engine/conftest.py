@@ -32,7 +32,7 @@ from tests.fake_llm.server import FakeLLM
 with contextlib.suppress(ImportError):
     import hypothesis  # noqa: F401
 
-DSL_DIR = Path("/work/shared/data/dsl")
+DSL_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "dsl"  # beside the repository
 TEST_DSL = Path(__file__).parent / "dsl"
 REGISTRIES: Registries = build_registries()
 

@@ -11,7 +11,7 @@ import yaml
 from openify.engine.graph import GraphValidationError, parse_graph, unsupported_nodes, validate_dsl
 from openify.plugins import build_registries
 
-DSL_DIR = Path("/work/shared/data/dsl")
+DSL_DIR = Path(__file__).resolve().parents[3] / "shared" / "data" / "dsl"  # beside the repository
 WORKFLOW_FILES = sorted(
     p for p in DSL_DIR.glob("*.yml") if yaml.safe_load(p.read_text())["app"]["mode"] in ("workflow", "advanced-chat")
 )
