@@ -53,7 +53,7 @@ async def test_list_pages_newest_first_with_keyword_and_tags(client: httpx.Async
     assert last["has_more"] is True  # Dify: len(data) == limit, even on the last page
     empty = (await client.get("/v1/datasets", headers=dataset_key, params={"page": 4, "limit": 2})).json()
     assert empty["data"] == [] and empty["has_more"] is False
-    found = (await client.get("/v1/datasets", headers=dataset_key, params={"keyword": "kb-"})).json()
+    found = (await client.get("/v1/datasets", headers=dataset_key, params={"keyword": "KB-"})).json()  # any case
     assert found["total"] == 5
 
     t1 = (await client.post("/v1/datasets/tags", headers=dataset_key, json={"name": "t1"})).json()

@@ -116,7 +116,7 @@ class DatasetService:
         with self._db.session() as s:
             q = select(Dataset)
             if keyword:
-                q = q.where(Dataset.name.contains(keyword, autoescape=True))
+                q = q.where(Dataset.name.icontains(keyword, autoescape=True))
             for tag_id in dict.fromkeys(tag_ids):  # every tag must be bound (AND)
                 q = q.where(
                     Dataset.id.in_(select(DatasetTagBinding.target_id).where(DatasetTagBinding.tag_id == tag_id))

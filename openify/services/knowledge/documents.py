@@ -282,7 +282,7 @@ class DocumentService:
             get_dataset(s, dataset_id)
             q = select(Document).where(Document.dataset_id == dataset_id)
             if keyword:
-                q = q.where(Document.name.contains(keyword, autoescape=True))
+                q = q.where(Document.name.icontains(keyword, autoescape=True))
             if status:
                 if status not in DISPLAY_STATUSES:
                     raise InvalidParam(f"status must be one of {', '.join(DISPLAY_STATUSES)}", params="status")

@@ -129,7 +129,7 @@ class SegmentService:
             if statuses:
                 q = q.where(Segment.status.in_(list(statuses)))
             if keyword:
-                q = q.where(Segment.content.contains(keyword, autoescape=True))
+                q = q.where(Segment.content.icontains(keyword, autoescape=True))
             total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
             rows = s.scalars(q.order_by(Segment.position).offset((page - 1) * limit).limit(limit)).all()
             return [self._view(s, r) for r in rows], total, doc.doc_form
@@ -305,7 +305,7 @@ class SegmentService:
             self._open_segment(s, dataset_id, document_id, segment_id)
             q = select(ChildChunk).where(ChildChunk.segment_id == segment_id)
             if keyword:
-                q = q.where(ChildChunk.content.contains(keyword, autoescape=True))
+                q = q.where(ChildChunk.content.icontains(keyword, autoescape=True))
             total = s.scalar(select(func.count()).select_from(q.subquery())) or 0
             rows = s.scalars(q.order_by(ChildChunk.position).offset((page - 1) * limit).limit(limit)).all()
             return list(rows), total
