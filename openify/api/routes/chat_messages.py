@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.responses import Response
 
 from openify.api import sse, workflow_events
 from openify.api.deps import AppKey, ServicesDep
-from openify.api.schemas.chat import ChatMessageRequest, UserBody, blocking_body, stream_payloads
+from openify.api.schemas.chat import ChatMessageRequest, UserBody, blocking_body, json_bytes, stream_payloads
 from openify.engine.events import WorkflowFinished
 from openify.errors import InvalidParam, NotChatApp
 from openify.services.chat import TurnRequest
@@ -43,7 +44,8 @@ async def chat_messages(body: ChatMessageRequest, ctx: AppKey, services: Service
     gen = await services.chat.start(app, _turn(body, streaming))
     if streaming:
         return sse.response(stream_payloads(gen))
-    return blocking_body(gen, await gen.wait(), app.mode)
+    out = blocking_body(gen, await gen.wait(), app.mode)
+    return Response(json_bytes(out), media_type="application/json")
 
 
 async def _chatflow(services: ServicesDep, ctx: AppKey, body: ChatMessageRequest, streaming: bool) -> Any:

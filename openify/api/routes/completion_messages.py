@@ -5,10 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from fastapi import APIRouter
+from starlette.responses import Response
 
 from openify.api import sse
 from openify.api.deps import AppKey, ServicesDep
-from openify.api.schemas.chat import CompletionMessageRequest, UserBody, blocking_body, stream_payloads
+from openify.api.schemas.chat import CompletionMessageRequest, UserBody, blocking_body, json_bytes, stream_payloads
 from openify.errors import AppUnavailable
 from openify.services.chat import TurnRequest
 
@@ -32,7 +33,8 @@ async def completion_messages(body: CompletionMessageRequest, ctx: AppKey, servi
     gen = await services.chat.start(app, turn)
     if streaming:
         return sse.response(stream_payloads(gen))
-    return blocking_body(gen, await gen.wait(), app.mode)
+    out = blocking_body(gen, await gen.wait(), app.mode)
+    return Response(json_bytes(out), media_type="application/json")
 
 
 @router.post("/completion-messages/{task_id}/stop", summary="Stop a completion generation")

@@ -7,6 +7,7 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from decimal import Decimal
 from typing import Annotated, Any, Literal
 
+import orjson
 from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
 
 from openify.services.chat.events import (
@@ -199,6 +200,11 @@ def _files(files: Sequence[Mapping[str, Any]] | None) -> list[dict[str, Any]] | 
 async def stream_payloads(gen: Generation) -> AsyncIterator[dict[str, Any]]:
     async for event in gen.follow():
         yield event_payload(gen, event)
+
+
+def json_bytes(body: Mapping[str, Any]) -> bytes:
+    """A body as compact UTF-8 JSON; faster than FastAPI's jsonable_encoder on the hot path."""
+    return orjson.dumps(body)
 
 
 def blocking_body(gen: Generation, events: Sequence[ChatEvent], app_mode: str) -> dict[str, Any]:

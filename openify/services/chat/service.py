@@ -15,6 +15,7 @@ from functools import partial
 from typing import Any, TypeVar
 
 from sqlalchemy import insert
+from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from openify.errors import AppUnavailable, BadRequest, InvalidParam, NotChatApp
@@ -173,26 +174,34 @@ class ChatService:
             files = RequestFiles(files.records, [], files.upload_ids)
         if len(files.records) > max(cfg.file_number_limit, 1) and cfg.image_upload:
             raise InvalidParam(f"Number of files exceeds the limit of {cfg.file_number_limit}.", params="files")
-        with self._db.session() as s:
-            history: list[Turn] = []
-            new = True
-            if req.conversation_id:
-                conv = ConversationService.get_in(s, app.id, end_user_id, req.conversation_id)
-                if conv.status != "normal":
-                    raise InvalidParam("Conversation is not normal.")
-                new = False
-                history = MessageService.history_in(s, conv.id)
-            else:
-                name = "" if app.mode == "completion" else _initial_name(req.query)
-                conv = ConversationService.new(app.id, end_user_id, app.mode, inputs, name)
-                conv.dialogue_count = 1
-                _insert(s, conv)
+        history: list[Turn] = []
+        new = not req.conversation_id
+        if new and not files.upload_ids:  # the common first turn: two Core inserts, no ORM session
+            name = "" if app.mode == "completion" else _initial_name(req.query)
+            conv = ConversationService.new(app.id, end_user_id, app.mode, inputs, name)
+            conv.dialogue_count = 1
             msg = MessageService.new(conv, req.query, inputs, files.records)
-            _insert(s, msg)
-            if not new:
-                MessageService.bump(s, conv.id, msg.created_at)
-            if files.upload_ids:
-                self.files.mark_used(s, files.upload_ids)
+            with self._db.engine.begin() as c:
+                _insert(c, conv)
+                _insert(c, msg)
+        else:
+            with self._db.session() as s:
+                if req.conversation_id:
+                    conv = ConversationService.get_in(s, app.id, end_user_id, req.conversation_id)
+                    if conv.status != "normal":
+                        raise InvalidParam("Conversation is not normal.")
+                    history = MessageService.history_in(s, conv.id)
+                else:
+                    name = "" if app.mode == "completion" else _initial_name(req.query)
+                    conv = ConversationService.new(app.id, end_user_id, app.mode, inputs, name)
+                    conv.dialogue_count = 1
+                    _insert(s, conv)
+                msg = MessageService.new(conv, req.query, inputs, files.records)
+                _insert(s, msg)
+                if not new:
+                    MessageService.bump(s, conv.id, msg.created_at)
+                if files.upload_ids:
+                    self.files.mark_used(s, files.upload_ids)
         gen = Generation(
             task_id=new_id(),
             message_id=msg.id,
@@ -410,7 +419,7 @@ def _message_missing() -> Exception:
     return MessageNotFound()
 
 
-def _insert(s: Session, row: Any) -> None:
+def _insert(s: Session | Connection, row: Any) -> None:
     """Insert a new row with one Core statement: the ORM's unit of work costs more than the write itself."""
     table = row.__table__
     s.execute(insert(table), [{c.name: getattr(row, c.name) for c in table.columns}])
