@@ -123,3 +123,40 @@ async def test_a_turn_left_running_by_a_killed_server_ends_as_error(
     q = {"conversation_id": body["conversation_id"], "user": "u1"}
     stored = (await client.get("/v1/messages", headers=chat.auth, params=q)).json()["data"][0]
     assert stored["status"] == "error" and stored["answer"] == "half an ans" and stored["error"]
+
+
+def _moderated(services: Services) -> AppKit:
+    block = {
+        "enabled": True,
+        "type": "keywords",
+        "config": {
+            "keywords": "secret\nForbidden",
+            "inputs_config": {"enabled": True, "preset_response": "I can't discuss that."},
+            "outputs_config": {"enabled": True, "preset_response": "[removed]"},
+        },
+    }
+    return chatkit.import_app(services, chatkit.chat_dsl(sensitive_word_avoidance=block))
+
+
+async def test_flagged_input_gets_the_preset_char_by_char_without_the_model(
+    client: httpx.AsyncClient, services: Services, fake_llm: FakeLLM
+) -> None:
+    kit = _moderated(services)
+    events = await streaming(client, kit, query="tell me the SECRET", auto_generate_name=False)
+    deltas = [e["answer"] for e in events if e["event"] == "message"]
+    assert deltas == list("I can't discuss that.") and events[-1]["event"] == "message_end"
+    assert fake_llm.received == []
+
+
+async def test_flagged_output_is_replaced(client: httpx.AsyncClient, services: Services, fake_llm: FakeLLM) -> None:
+    kit = _moderated(services)
+    fake_llm.reply("this is forbidden knowledge")
+    events = await streaming(client, kit, query="hi", auto_generate_name=False)
+    assert [e["event"] for e in events][-2:] == ["message_replace", "message_end"]
+    assert events[-2]["answer"] == "[removed]" and events[-2]["reason"] == ""
+    fake_llm.reply("forbidden again")
+    r = await blocking(client, kit, query="hi", auto_generate_name=False)
+    assert r.json()["answer"] == "[removed]"
+    q = {"conversation_id": r.json()["conversation_id"], "user": "u1"}
+    stored = (await client.get("/v1/messages", headers=kit.auth, params=q)).json()["data"]
+    assert stored[0]["answer"] == "[removed]"

@@ -33,6 +33,20 @@ class AgentTool:
 
 
 @dataclass(frozen=True, slots=True)
+class Moderation:
+    """Keyword moderation (`sensitive_word_avoidance` of type keywords); a preset of None means off."""
+
+    keywords: tuple[str, ...] = ()
+    input_preset: str | None = None
+    output_preset: str | None = None
+
+    def flags(self, *texts: str) -> bool:
+        """Case-insensitive substring match, as Dify's keywords moderation."""
+        lowered = [t.lower() for t in texts if t]
+        return any(k in t for k in self.keywords for t in lowered)
+
+
+@dataclass(frozen=True, slots=True)
 class AppConfig:
     """Everything a generation needs from the app, parsed and checked once per app version."""
 
@@ -56,6 +70,7 @@ class AppConfig:
     agent_max_iteration: int
     agent_tools: tuple[AgentTool, ...]
     image_upload: bool
+    moderation: Moderation
     image_detail: str
     file_number_limit: int
     raw: Mapping[str, Any] = field(repr=False)
@@ -81,6 +96,21 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _enabled(value: Any, default: bool = False) -> bool:
     return bool(value.get("enabled", default)) if isinstance(value, dict) else default
+
+
+def _moderation(block: Any) -> Moderation:
+    block = _dict(block)
+    config = _dict(block.get("config")) or _dict(block.get("configs"))
+    if not block.get("enabled") or block.get("type") != "keywords":
+        return Moderation()
+    # Dify keeps at most 100 keyword lines and 100-character preset responses.
+    keywords = tuple(k.strip().lower() for k in str(config.get("keywords") or "").splitlines() if k.strip())[:100]
+    inputs, outputs = _dict(config.get("inputs_config")), _dict(config.get("outputs_config"))
+    return Moderation(
+        keywords,
+        str(inputs.get("preset_response") or "")[:100] if inputs.get("enabled") else None,
+        str(outputs.get("preset_response") or "")[:100] if outputs.get("enabled") else None,
+    )
 
 
 def _form(items: Any) -> tuple[dict[str, Any], ...]:
@@ -184,6 +214,7 @@ def parse(app: App) -> AppConfig:
         agent_max_iteration=max(1, min(int(agent.get("max_iteration") or 10), 99)),
         agent_tools=_tools(agent),
         image_upload=image_on,
+        moderation=_moderation(mc.get("sensitive_word_avoidance")),
         image_detail=str(image.get("detail") or "high"),
         file_number_limit=int(upload.get("number_limits") or image.get("number_limits") or 3),
         raw=mc,

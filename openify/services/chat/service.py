@@ -25,7 +25,7 @@ from openify.services.chat import prompts
 from openify.services.chat.agent import AgentRunner
 from openify.services.chat.config import AppConfig, parse
 from openify.services.chat.conversations import ConversationService
-from openify.services.chat.events import GenerationError, MessageDelta, MessageEnd
+from openify.services.chat.events import GenerationError, MessageDelta, MessageEnd, MessageReplace
 from openify.services.chat.files import FileService, RequestFiles
 from openify.services.chat.generation import Generation, Outcome, StopRegistry, as_error, monotonic, thought_record
 from openify.services.chat.messages import MessageService, Turn
@@ -239,7 +239,14 @@ class ChatService:
                 prep.files.images,
                 context_size=_context_size(llm),
             )
-            if cfg.agent_enabled and gen.mode == "agent-chat":
+            mod = cfg.moderation
+            texts = (req.query, *(v for v in inputs.values() if isinstance(v, str)))
+            if mod.input_preset is not None and mod.flags(*texts):
+                # Dify answers a flagged input with the preset, one character per message event, without the model.
+                for char in mod.input_preset:
+                    gen.emit(MessageDelta(char))
+                stopped = False
+            elif cfg.agent_enabled and gen.mode == "agent-chat":
                 runner = AgentRunner(self, app, cfg, llm, gen, req)
                 stopped = await gen.guard(runner.run(messages))
                 usage, thoughts = runner.usage, runner.records()
@@ -266,6 +273,11 @@ class ChatService:
             gen.close()
             return
         answer = "".join(gen.answer)
+        mod = cfg.moderation
+        if mod.output_preset is not None and mod.flags(answer):
+            answer = mod.output_preset
+            gen.answer[:] = [answer]
+            gen.emit(MessageReplace(answer))
         await self.write(
             self.messages.complete,
             gen.message_id,
