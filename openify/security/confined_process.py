@@ -147,7 +147,8 @@ async def arun(c: Confinement) -> Finished:
         for task in tasks:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
-    returncode = await proc.wait()
+        # Reaped here, inside `finally`, so a cancelled run (a stopped workflow) leaves no zombie behind.
+        returncode = await proc.wait()
     return Finished(bytes(out), bytes(err), returncode, timed_out, overflow)
 
 
