@@ -26,9 +26,14 @@ F10 = DSL_DIR / "10-workflow-0.3.1-iteration-flatten-disabled.yml"
 
 @pytest.fixture
 def settings(settings: Settings, fake_llm: FakeLLM) -> Settings:
-    """File 01 names deepseek: point that provider at the stand-in model server."""
+    """The model providers the exports name, pointed at the stand-in model server."""
     settings.data_dir.mkdir(parents=True, exist_ok=True)
-    providers = {"providers": {"deepseek": {"base_url": fake_llm.base_url, "api_key": "sk-test", "max_retries": 0}}}
+    stand_in = {"base_url": fake_llm.base_url, "api_key": "sk-test", "max_retries": 0}
+    # deepseek by name (file 01); any other provider name (openai, ollama, ...) through `default`.
+    providers = {
+        "default": "local",
+        "providers": {"deepseek": stand_in, "local": {"type": "openai_compatible", **stand_in}},
+    }
     (settings.data_dir / "providers.yaml").write_text(yaml.safe_dump(providers))
     return settings
 
@@ -172,3 +177,31 @@ async def test_logs_filter_and_page(client: httpx.AsyncClient, services: Service
     assert failed["total"] == 1 and "kaboom" in failed["data"][0]["workflow_run"]["error"]
     detail = (await client.get(f"/v1/workflows/run/{run_id}", headers=kit.auth)).json()
     assert json.loads(detail["inputs"])["name"] == "Émile" and isinstance(detail["inputs"], str)
+
+
+OUTLINE = '```json\n[{"chapter": "1", "title": "Basics", "contents": ["What it is", "Why it matters"]}]\n```'
+MODEL_EXPORTS = [
+    ("02-", {"target_lang": "French", "source_text": "Good morning", "source_lang": "English"}, []),
+    ("05-", {"course_name": "Openify"}, [OUTLINE]),
+    ("07-", {"topic": "Workflow engines", "target_length": "300", "target_audience": "engineers"}, []),
+]
+
+
+@pytest.mark.parametrize(("prefix", "inputs", "replies"), MODEL_EXPORTS, ids=["02", "05", "07"])
+async def test_real_exports_with_models_run_to_completion(
+    client: httpx.AsyncClient,
+    services: Services,
+    fake_llm: FakeLLM,
+    prefix: str,
+    inputs: dict[str, Any],
+    replies: list[str],
+) -> None:
+    (path,) = DSL_DIR.glob(f"{prefix}*.yml")
+    kit = import_app(services, path)
+    fake_llm.reply(*replies)
+    events = sse_events((await _run(client, kit.auth, inputs, response_mode="streaming")).text)
+    fin = events[-1]
+    assert fin["event"] == "workflow_finished" and fin["data"]["status"] == "succeeded", fin
+    assert fin["data"]["outputs"] and fake_llm.received
+    llm_nodes = [e["data"] for e in events if e["event"] == "node_finished" and e["data"]["node_type"] == "llm"]
+    assert llm_nodes and all(n["status"] == "succeeded" for n in llm_nodes)
