@@ -13,11 +13,12 @@ from openify.api.schemas.knowledge import DatasetCreate, DatasetUpdate, dataset_
 from openify.errors import InvalidParam
 
 router = APIRouter(tags=["knowledge bases"])
+MAX_PAGE = 1_000_000  # keeps OFFSET within a 64-bit integer on PostgreSQL
 
 
 def page_params(page: int, limit: int) -> tuple[int, int]:
-    if page < 1:
-        raise InvalidParam("page must be at least 1", params="page")
+    if not 1 <= page <= MAX_PAGE:
+        raise InvalidParam(f"page must be from 1 to {MAX_PAGE}", params="page")
     if limit < 1:
         raise InvalidParam("limit must be at least 1", params="limit")
     return page, min(limit, 100)
