@@ -85,7 +85,7 @@ async def test_http_tool_refuses_internal_addresses(
     fake_llm.reply_tool_call("http_request", {"url": "http://127.0.0.1:5432/", "method": "GET"})
     fake_llm.reply("I could not reach it.")
     events = await streaming(client, kit, query="fetch the db", auto_generate_name=False)
-    step = [e for e in events if e["event"] == "agent_thought" and e["observation"]][0]
+    step = next(e for e in events if e["event"] == "agent_thought" and e["observation"])
     observation = json.loads(step["observation"])["http_request"]
     assert observation.startswith("error:")
     assert events[-1]["event"] == "message_end"

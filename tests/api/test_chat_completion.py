@@ -31,8 +31,8 @@ async def test_completion_fills_the_template_and_answers(
         {
             "role": "user",
             "content": (
-                "You are an SQL generator that will help users translate their input natural language query requirements "
-                "and target database PostgreSQL into target SQL statements.all users older than 30"
+                "You are an SQL generator that will help users translate their input natural language query "
+                "requirements and target database PostgreSQL into target SQL statements.all users older than 30"
             ),
         }
     ]

@@ -70,7 +70,11 @@ async def upload(request: Request, ctx: AppKey, services: ServicesDep) -> JSONRe
 
 @router.get("/files/{file_id}/preview", summary="The bytes of a file attached to a message", response_model=None)
 async def preview(
-    file_id: str, ctx: AppKey, services: ServicesDep, as_attachment: bool = False, user: str | None = None
+    file_id: str,
+    ctx: AppKey,
+    services: ServicesDep,
+    as_attachment: bool = False,
+    user: str | None = None,  # noqa: ARG001 - accepted as Dify does; files are app-scoped here
 ) -> Response:
     row, data = await asyncio.to_thread(services.chat.files.preview, ctx.app_id, file_id)
     headers = {"Cache-Control": "public, max-age=3600"}
