@@ -60,6 +60,12 @@ class HttpNodeSettings(BaseModel):
     max_response_bytes: int = Field(default=10 * 1024 * 1024, description="Largest HTTP node response body.")
 
 
+class WorkflowSettings(BaseModel):
+    # Dify's WORKFLOW_MAX_EXECUTION_STEPS and WORKFLOW_MAX_EXECUTION_TIME defaults.
+    max_steps: int = Field(default=500, ge=1, description="Node executions one workflow run may take.")
+    max_time_s: float = Field(default=1200.0, gt=0, description="Wall-clock seconds one workflow run may take.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPENIFY_", env_nested_delimiter="__", env_file=".env", extra="ignore", populate_by_name=True
@@ -124,6 +130,7 @@ class Settings(BaseSettings):
     upload: UploadSettings = Field(default_factory=UploadSettings)
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     http_node: HttpNodeSettings = Field(default_factory=HttpNodeSettings)
+    workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
 
     @model_validator(mode="after")
     def _admin_token_strong_enough(self) -> Settings:

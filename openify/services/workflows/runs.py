@@ -407,4 +407,5 @@ def workflow_service(
     http = GuardedHttpClient(settings.http_node)
     files = WorkflowFiles(db, blobs, http)
     ports = WorkflowPorts(db, models, Sandbox(settings.sandbox), http, files, services)
-    return WorkflowRunService(db, registries, WorkflowVersions(db), ports, end_users, files)
+    limits = RunLimits(max_steps=settings.workflow.max_steps, max_time_s=settings.workflow.max_time_s)
+    return WorkflowRunService(db, registries, WorkflowVersions(db), ports, end_users, files, limits)
