@@ -154,3 +154,24 @@ async def test_update_bad_input_and_json_only(client: httpx.AsyncClient, dataset
         "unsupported_media_type",
     )
     assert_dify_error(await client.post("/v1/datasets/tags", headers=dataset_key), 415, "unsupported_media_type")
+
+
+async def test_nul_characters_never_reach_the_database(client: httpx.AsyncClient, dataset_key: H) -> None:
+    ds = await create_dataset(client, dataset_key, "nu\x00ll", description="a\x00b")
+    assert (ds["name"], ds["description"]) == ("null", "ab")
+    found = await client.get("/v1/datasets", headers=dataset_key, params={"keyword": "nu\x00", "tag_ids": "\x00"})
+    assert found.status_code == 200 and found.json()["total"] == 1
+    doc = await add_text(client, dataset_key, ds["id"], "d\x00oc", "te\x00xt")
+    assert doc["document"]["name"] == "doc"
+    r = await client.get(f"/v1/datasets/{ds['id']}/documents", headers=dataset_key, params={"keyword": "\x00"})
+    assert r.status_code == 200
+    r = await client.get(f"/v1/datasets/{ds['id']}/documents/b%00atch/indexing-status", headers=dataset_key)
+    assert_dify_error(r, 404, "not_found")
+    r = await client.post(
+        f"/v1/datasets/{ds['id']}/document/create-by-file",
+        headers=dataset_key,
+        files={"file": ("f\x00.txt", b"file text", "text/plain")},
+    )
+    assert r.status_code == 200 and "\x00" not in r.json()["document"]["name"]  # httpx escapes it as %00
+    r = await client.post("/v1/datasets/tags", headers=dataset_key, json={"name": "t\x00ag"})
+    assert r.json()["name"] == "tag"

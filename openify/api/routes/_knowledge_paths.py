@@ -24,3 +24,8 @@ def require_json(request: Request) -> None:
 
 
 JSON_BODY = [Depends(require_json)]
+
+
+def no_nul(value: str | None) -> str | None:
+    """A query or path string without NUL characters, which PostgreSQL text cannot hold."""
+    return value.replace("\x00", "") if value is not None else None

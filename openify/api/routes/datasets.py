@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from openify.api.deps import DatasetKey, ServicesDep
-from openify.api.routes._knowledge_paths import JSON_BODY, uuid_or_404
+from openify.api.routes._knowledge_paths import JSON_BODY, no_nul, uuid_or_404
 from openify.api.schemas.knowledge import DatasetCreate, DatasetUpdate, dataset_body, page_body
 from openify.errors import InvalidParam
 
@@ -52,7 +52,9 @@ def list_datasets(
 ) -> dict[str, Any]:
     del include_all  # one workspace owner sees every knowledge base
     page, per_page = page_params(page, limit)
-    views, total = services.knowledge.datasets.list_page(page, per_page, keyword, tag_ids or [])
+    views, total = services.knowledge.datasets.list_page(
+        page, per_page, no_nul(keyword), [t for t in map(no_nul, tag_ids or []) if t]
+    )
     return page_body([dataset_body(v) for v in views], page, limit, total)
 
 

@@ -15,7 +15,7 @@ from starlette.datastructures import UploadFile
 from starlette.responses import Response
 
 from openify.api.deps import DatasetKey, ServicesDep
-from openify.api.routes._knowledge_paths import JSON_BODY, uuid_or_404
+from openify.api.routes._knowledge_paths import JSON_BODY, no_nul, uuid_or_404
 from openify.api.routes.datasets import page_params
 from openify.api.schemas.knowledge import (
     CreateByText,
@@ -59,8 +59,10 @@ async def _upload(request: Request, required: bool = True) -> tuple[UploadFile |
         if required:
             raise NoFileUploaded()
         upload = None
-    if upload is not None and not upload.filename:
-        raise FilenameNotExists()
+    if upload is not None:
+        upload.filename = no_nul(upload.filename)
+        if not upload.filename:
+            raise FilenameNotExists()
     raw = form.get("data")
     try:
         data = json.loads(raw) if isinstance(raw, str) and raw.strip() else {}
@@ -175,7 +177,9 @@ def list_documents(
     status: str | None = None,
 ) -> dict[str, Any]:
     page, per_page = page_params(page, limit)
-    views, total = services.knowledge.documents.list_page(uuid_or_404(dataset_id), page, per_page, keyword, status)
+    views, total = services.knowledge.documents.list_page(
+        uuid_or_404(dataset_id), page, per_page, no_nul(keyword), status
+    )
     return page_body([document_body(v) for v in views], page, limit, total)
 
 
@@ -216,7 +220,7 @@ def document_status(
 
 @router.get("/datasets/{dataset_id}/documents/{batch}/indexing-status", summary="Indexing status of a batch")
 def indexing_status(dataset_id: str, batch: str, _key: DatasetKey, services: ServicesDep) -> dict[str, Any]:
-    views = services.knowledge.documents.by_batch(uuid_or_404(dataset_id), batch)
+    views = services.knowledge.documents.by_batch(uuid_or_404(dataset_id), no_nul(batch) or "")
     return {"data": [indexing_status_body(v) for v in views]}
 
 

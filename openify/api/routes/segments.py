@@ -8,7 +8,7 @@ from fastapi import APIRouter, Query
 from starlette.responses import Response
 
 from openify.api.deps import DatasetKey, ServicesDep
-from openify.api.routes._knowledge_paths import JSON_BODY, uuid_or_404
+from openify.api.routes._knowledge_paths import JSON_BODY, no_nul, uuid_or_404
 from openify.api.routes.datasets import page_params
 from openify.api.schemas.knowledge import ChildChunkBody, SegmentsCreate, SegmentUpdate, child_chunk_body, segment_body
 
@@ -48,7 +48,7 @@ def list_segments(
 ) -> dict[str, Any]:
     page, per_page = page_params(page, limit)
     views, total, doc_form = services.knowledge.segments.list_page(
-        *_doc(dataset_id, document_id), page, per_page, [*(status or []), *(status_list or [])], keyword
+        *_doc(dataset_id, document_id), page, per_page, [*(status or []), *(status_list or [])], no_nul(keyword)
     )
     return {
         "data": [segment_body(v) for v in views],
@@ -107,7 +107,7 @@ def list_children(
 ) -> dict[str, Any]:
     page, per_page = page_params(page, limit)
     rows, total = services.knowledge.segments.list_children(
-        *_seg(dataset_id, document_id, segment_id), page, per_page, keyword
+        *_seg(dataset_id, document_id, segment_id), page, per_page, no_nul(keyword)
     )
     return {
         "data": [child_chunk_body(c) for c in rows],

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
 
 from openify.api.timefmt import unix
 from openify.services.knowledge.datasets import DatasetView
@@ -18,8 +18,24 @@ from openify.storage.tables import ChildChunk, DatasetMetadataField, DatasetTag,
 AUTHOR = "api"  # one workspace owner: Dify's dataset keys act as the owner
 
 
+def _no_nul(value: Any) -> Any:
+    if isinstance(value, str):
+        return value.replace("\x00", "")
+    if isinstance(value, dict):
+        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
+    if isinstance(value, list):
+        return [_no_nul(v) for v in value]
+    return value
+
+
 class _Body(BaseModel):
     model_config = ConfigDict(extra="ignore")
+
+    @model_validator(mode="before")
+    @classmethod
+    def _strip_nul(cls, value: Any) -> Any:
+        # Dify strips NUL from inputs; PostgreSQL text cannot hold it at all.
+        return _no_nul(value)
 
 
 # --- requests --------------------------------------------------------------------------------------
