@@ -235,6 +235,14 @@ async def test_request_errors(client: httpx.AsyncClient, services: Services) -> 
     )
 
 
+async def test_numeric_user_is_taken_as_text(client: httpx.AsyncClient, services: Services) -> None:
+    kit = import_app(services, ECHO)
+    r = await client.post("/v1/workflows/run", headers=kit.auth, json={"inputs": {"name": "A"}, "user": 42})
+    assert r.status_code == 200, r.text
+    logs = (await client.get("/v1/workflows/logs", headers=kit.auth)).json()
+    assert logs["data"][0]["created_by_end_user"]["session_id"] == "42"
+
+
 async def test_run_by_workflow_id(client: httpx.AsyncClient, services: Services) -> None:
     kit = import_app(services, ECHO)
     first = (

@@ -9,7 +9,7 @@ from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, BeforeValidator, Field
 from starlette.responses import Response
 
 from openify.api import sse
@@ -26,15 +26,23 @@ router = APIRouter(tags=["workflows"])
 _USER_REQUIRED = "Arg user must be provided."
 
 
+def _user_text(value: Any) -> Any:
+    # Dify str()-s a non-string `user`; a missing or empty one is refused by the route.
+    return str(value) if isinstance(value, int | float) and not isinstance(value, bool) else value
+
+
+User = Annotated[str | None, BeforeValidator(_user_text)]
+
+
 class WorkflowRunRequest(BaseModel):
     inputs: dict[str, Any]
-    user: str | None = None
+    user: User = None
     response_mode: Literal["streaming", "blocking"] | None = None
     files: list[dict[str, Any]] | None = None
 
 
 class StopRequest(BaseModel):
-    user: str | None = None
+    user: User = None
 
 
 def _keys(live: LiveRun) -> StreamKeys:
