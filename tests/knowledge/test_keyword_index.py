@@ -88,3 +88,18 @@ def test_added_chunks_score_exactly_as_in_a_rebuilt_matrix() -> None:
         assert [c for c, _ in a] == [c for c, _ in b]
         assert [s for _, s in a] == pytest.approx([s for _, s in b], rel=1e-5)
     assert delta.rebuilds == 0 and rebuilt.rebuilds == 1
+
+
+def test_large_filters_match_the_masked_ranking() -> None:
+    import random
+
+    words = "alpha beta gamma wing flow pressure shock boundary layer heat".split()
+    rng = random.Random(1)
+    ids = [f"c{i}" for i in range(4000)]
+    index = BM25KeywordIndex()
+    index.add(ids, [" ".join(rng.choices(words, k=rng.randint(3, 20))) for _ in ids])
+    for share in (0.9, 0.6, 0.51):
+        allowed = set(rng.sample(ids, int(len(ids) * share)))  # > 2000 ids: the post-filter path
+        everything = index.search("shock heat", len(ids))
+        want = [(c, s) for c, s in everything if c in allowed][:10]
+        assert index.search("shock heat", 10, allowed) == want
