@@ -292,13 +292,13 @@ def _run_failed(ev: WorkflowFinished) -> InvalidParam:
 
 
 async def chatflow_payloads(
-    turn: ChatflowTurn, usage: Callable[[WorkflowFinished], TurnUsage]
+    turn: ChatflowTurn, usage: Callable[[WorkflowFinished], TurnUsage], replay: bool = True
 ) -> AsyncIterator[dict[str, Any]]:
     """A chatflow turn's stream: workflow events with Answer text as `message`; then `message_end` and
     `workflow_finished` (success), `workflow_finished` and `error` (failure), `workflow_finished` and
     `message_end` (stopped), in Dify's orders."""
     keys = chatflow_keys(turn)
-    async for ev in turn.live.subscribe():
+    async for ev in turn.live.subscribe(replay):
         if type(ev) is not WorkflowFinished:
             p = payload(ev, keys)
             if p is not None:

@@ -134,3 +134,21 @@ async def test_chatflow_stop_ends_with_workflow_finished_then_message_end(
         assert rest[-2]["data"]["status"] == "stopped" and rest[-2]["data"]["error"] == "Stopped by user."
         msgs = (await client.get("/v1/messages", headers=auth, params={"user": "u1", "conversation_id": conv})).json()
         assert [m["query"] for m in msgs["data"]] == ["hi"]
+
+
+async def test_chatflow_resume_ends_with_message_end_and_workflow_finished(
+    live_server: LiveServer, tmp_path: Path
+) -> None:
+    auth = _import(live_server, tmp_path, SLOW_CHAT)
+    body = {"inputs": {}, "query": "hi", "user": "u1", "response_mode": "streaming"}
+    async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as client:
+        async with client.stream("POST", "/v1/chat-messages", headers=auth, json=body) as r:
+            first = await EventReader(r).until("workflow_started")
+        run_id = first[-1]["workflow_run_id"]
+        params = {"user": "u1", "include_state_snapshot": "true"}
+        async with client.stream("GET", f"/v1/workflow/{run_id}/events", headers=auth, params=params) as r:
+            resumed = await EventReader(r).until()
+        names = [e["event"] for e in resumed]
+        assert names[:2] == ["ping", "workflow_started"]
+        assert names[-2:] == ["message_end", "workflow_finished"]
+        assert "".join(e["answer"] for e in resumed if e["event"] == "message") == "before yes"

@@ -14,9 +14,11 @@ from starlette.responses import Response
 
 from openify.api import sse
 from openify.api.deps import AppKey, ServicesDep
-from openify.api.workflow_events import StreamKeys, blocking_data, payload, pre_run_error
+from openify.api.workflow_events import StreamKeys, blocking_data, chatflow_payloads, payload, pre_run_error
+from openify.engine.events import WorkflowFinished
 from openify.errors import InvalidParam, NotFound, NotWorkflowApp
 from openify.services.container import Services
+from openify.services.workflows.chatflows import ChatflowTurn, TurnUsage
 from openify.services.workflows.live import LiveRun
 from openify.services.workflows.runs import LogFilters, unix
 from openify.storage.tables import App, WorkflowRun
@@ -253,14 +255,12 @@ async def get_workflow_events(
     live = services.workflows.live(workflow_run_id)
     if live is None or live.done:
         return sse.response(_finished_only(services.workflows.get_run(ctx.app_id, workflow_run_id)))
-    keys = StreamKeys(
-        task_id=live.task_id,
-        workflow_run_id=live.run_id,
-        workflow_id=live.workflow_id,
-        end_user_id=live.end_user_id,
-        session_id=live.session_id,
-        conversation_id=live.conversation_id,
-        message_id=live.message_id,
-        message_created_at=live.message_created_at,
-    )
-    return sse.response(_relay(live, keys, replay=q.include_state_snapshot), initial_ping=True)
+    if live.message_id is not None and live.conversation_id is not None:  # a chatflow turn: its own end order
+        turn = ChatflowTurn(live, live.conversation_id, live.message_id, live.message_created_at)
+
+        def usage(ev: WorkflowFinished) -> TurnUsage:
+            return services.chatflows.usage(live, ev)
+
+        stream = chatflow_payloads(turn, usage, replay=q.include_state_snapshot)
+        return sse.response(stream, initial_ping=True)
+    return sse.response(_relay(live, _keys(live), replay=q.include_state_snapshot), initial_ping=True)
