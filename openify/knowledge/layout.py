@@ -9,6 +9,7 @@ Deleting a dataset is deleting its directory.
 
 from __future__ import annotations
 
+import threading
 from collections.abc import Iterable, Sequence
 from pathlib import Path
 from typing import Any
@@ -71,3 +72,27 @@ def persist(indexes: DatasetIndexes) -> None:
     indexes.keyword.persist()
     if indexes.vectors is not None:
         indexes.vectors.persist()
+
+
+class OpenIndexes:
+    """Datasets' indexes kept open in this process: loading a 100k-chunk dataset takes seconds, and the
+    indexing job and the retrieval endpoint must share one in-memory copy, or a delete would not show."""
+
+    def __init__(self, r: Registries, data_dir: Path, vector_backend: str = "hnswlib") -> None:
+        self._r, self._data_dir, self._backend = r, data_dir, vector_backend
+        self._open: dict[str, DatasetIndexes] = {}
+        self._lock = threading.Lock()
+
+    def get(self, dataset_id: str, embedding: EmbeddingModel | None = None) -> DatasetIndexes:
+        """The dataset's indexes, opened on first use (with vectors when `embedding` is given)."""
+        with self._lock:
+            found = self._open.get(dataset_id)
+            if found is None or (embedding is not None and found.vectors is None):
+                found = open_indexes(self._r, self._data_dir, dataset_id, embedding, self._backend)
+                self._open[dataset_id] = found
+            return found
+
+    def drop(self, dataset_id: str) -> None:
+        """Forget a dataset (deleted, or its embedding model changed); its files are the caller's to remove."""
+        with self._lock:
+            self._open.pop(dataset_id, None)

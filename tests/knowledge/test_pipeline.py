@@ -74,3 +74,19 @@ def test_dataset_dir_rejects_path_tricks(tmp_path: Path) -> None:
     for bad in ("", "..", "a/b", "..\\x"):
         with pytest.raises(ValueError, match="bad dataset id"):
             dataset_dir(tmp_path, bad)
+
+
+def test_open_indexes_are_shared_in_process(registries: Registries, embedding: CountingUsem3, tmp_path: Path) -> None:
+    from openify.knowledge.layout import OpenIndexes
+
+    opened = OpenIndexes(registries, tmp_path)
+    writer = opened.get("ds", embedding)
+    index_chunks(writer, ["a", "b"], ["长江是中国最长的河流。", "The wing produces lift."])
+    reader = opened.get("ds", embedding)
+    assert reader is writer
+    settings = RetrievalSettings.from_dify({"search_method": "hybrid_search", "top_k": 2})
+    assert next(h.chunk_id for h in retrieve(reader, "长江 河流", settings)) == "a"
+    remove_chunks(writer, ["a"])
+    assert [h.chunk_id for h in retrieve(reader, "长江 河流", settings)] == ["b"]  # "a" is gone for the reader
+    opened.drop("ds")
+    assert opened.get("ds", embedding) is not writer
