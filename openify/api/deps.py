@@ -6,15 +6,21 @@ from dataclasses import dataclass
 from typing import Annotated
 
 from fastapi import Depends, Request
+from starlette.concurrency import run_in_threadpool
 
-from openify.errors import Forbidden, Unauthorized
+from openify.errors import Forbidden, NotFound, Unauthorized
 from openify.services.container import Services
 from openify.services.keys import KeyPrincipal, KeyType
 from openify.settings import Settings
 from openify.storage.tables import App
 
 
-def get_services(request: Request) -> Services:
+# The dependencies below are `async def` on purpose: FastAPI runs a sync dependency in its thread pool,
+# a hand-off that cost ~17% of a blocking chat request's CPU. They answer from in-memory caches and go to
+# the database (in the thread pool) only on a miss.
+
+
+async def get_services(request: Request) -> Services:
     services: Services = request.app.state.services
     return services
 
@@ -22,7 +28,7 @@ def get_services(request: Request) -> Services:
 ServicesDep = Annotated[Services, Depends(get_services)]
 
 
-def get_settings(services: ServicesDep) -> Settings:
+async def get_settings(services: ServicesDep) -> Settings:
     return services.settings
 
 
@@ -40,8 +46,11 @@ def bearer_token(request: Request) -> str:
     return token.strip()
 
 
-def _principal(services: Services, request: Request, type_: KeyType) -> KeyPrincipal:
-    principal = services.keys.authenticate(bearer_token(request), type_)
+async def _principal(services: Services, request: Request, type_: KeyType) -> KeyPrincipal:
+    token = bearer_token(request)
+    found, principal = services.keys.cached(token, type_)
+    if not found:
+        principal = await run_in_threadpool(services.keys.authenticate, token, type_)
     if principal is None:
         raise Unauthorized("Access token is invalid")
     return principal
@@ -59,13 +68,15 @@ class AppContext:
         return self.app.id
 
 
-def app_key(request: Request, services: ServicesDep) -> AppContext:
-    principal = _principal(services, request, "app")
+async def app_key(request: Request, services: ServicesDep) -> AppContext:
+    principal = await _principal(services, request, "app")
     assert principal.app_id is not None  # noqa: S101 - app keys always name an app
-    try:
-        app = services.apps.get(principal.app_id)
-    except Exception:
-        raise Forbidden("The app no longer exists.") from None
+    app = services.apps.cached(principal.app_id)
+    if app is None:
+        try:
+            app = await run_in_threadpool(services.apps.get, principal.app_id)
+        except NotFound:
+            raise Forbidden("The app no longer exists.") from None
     if app.status != "normal":
         raise Forbidden("The app's status is abnormal.")
     if not app.enable_api:
@@ -73,8 +84,8 @@ def app_key(request: Request, services: ServicesDep) -> AppContext:
     return AppContext(app, principal)
 
 
-def dataset_key(request: Request, services: ServicesDep) -> KeyPrincipal:
-    return _principal(services, request, "dataset")
+async def dataset_key(request: Request, services: ServicesDep) -> KeyPrincipal:
+    return await _principal(services, request, "dataset")
 
 
 AppKey = Annotated[AppContext, Depends(app_key)]

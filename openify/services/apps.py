@@ -66,6 +66,13 @@ class AppService:
             s.add(app)
         return app, d.warnings
 
+    def cached(self, app_id: str) -> App | None:
+        """The app if it is in the cache and fresh, without touching the database: the async fast path."""
+        hit = self._cache.get(app_id)
+        if hit is not None and time.monotonic() - hit[0] < self._CACHE_TTL_S:
+            return hit[1]
+        return None
+
     def get(self, app_id: str) -> App:
         hit = self._cache.get(app_id)
         now = time.monotonic()
