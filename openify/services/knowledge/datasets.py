@@ -125,7 +125,8 @@ class DatasetService:
             rows = s.scalars(
                 q.order_by(Dataset.created_at.desc(), Dataset.id).offset((page - 1) * limit).limit(limit)
             ).all()
-            return [self._view(s, r) for r in rows], total
+            texts = _app_texts(s) if rows else []
+            return [self._view(s, r, texts) for r in rows], total
 
     def get(self, dataset_id: str) -> DatasetView:
         with self._db.session() as s:
@@ -182,14 +183,12 @@ class DatasetService:
             s.delete(row)
         self._on_delete(dataset_id)
 
-    def _used_by_apps(self, s: Session, dataset_id: str) -> int:
-        count = 0
-        for config, workflow in s.execute(select(App.model_config_, App.workflow)):
-            if dataset_id in json.dumps(config or {}) or dataset_id in json.dumps(workflow or {}):
-                count += 1
-        return count
+    def _used_by_apps(self, s: Session, dataset_id: str, app_texts: Sequence[str] | None = None) -> int:
+        """Apps whose configuration or workflow names the dataset (Dify's AppDatasetJoin, read from the DSL)."""
+        texts = app_texts if app_texts is not None else _app_texts(s)
+        return sum(1 for text in texts if dataset_id in text)
 
-    def _view(self, s: Session, row: Dataset) -> DatasetView:
+    def _view(self, s: Session, row: Dataset, app_texts: Sequence[str] | None = None) -> DatasetView:
         docs = s.execute(
             select(func.count(), func.coalesce(func.sum(Document.word_count), 0)).where(Document.dataset_id == row.id)
         ).one()
@@ -216,5 +215,18 @@ class DatasetService:
             .order_by(DatasetMetadataField.created_at)
         ).all()
         return DatasetView(
-            row, int(docs[0]), int(available), int(docs[1]), self._used_by_apps(s, row.id), tuple(tags), tuple(fields)
+            row,
+            int(docs[0]),
+            int(available),
+            int(docs[1]),
+            self._used_by_apps(s, row.id, app_texts),
+            tuple(tags),
+            tuple(fields),
         )
+
+
+def _app_texts(s: Session) -> list[str]:
+    return [
+        json.dumps([config or {}, workflow or {}])
+        for config, workflow in s.execute(select(App.model_config_, App.workflow))
+    ]
