@@ -11,7 +11,7 @@ from sqlalchemy import func, select
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
-from openify.errors import DatasetInUse, DatasetNameDuplicate, InvalidParam, NotFound
+from openify.errors import DatasetInUse, DatasetNameDuplicate, DocumentIndexing, InvalidParam, NotFound
 from openify.knowledge.retrieval import RetrievalSettings
 from openify.storage.db import Database
 from openify.storage.tables import App, Dataset, DatasetMetadataField, DatasetTag, DatasetTagBinding, Document
@@ -171,6 +171,16 @@ class DatasetService:
             if "summary_index_setting" in changes:
                 row.summary_index_setting = changes["summary_index_setting"]
             row.updated_at = utcnow()
+            busy = s.scalar(
+                select(Document.id)
+                .where(
+                    Document.dataset_id == dataset_id,
+                    Document.indexing_status.in_(("waiting", "parsing", "cleaning", "splitting", "indexing")),
+                )
+                .limit(1)
+            )
+            if reembed and busy is not None:  # the running jobs would index with the old model
+                raise DocumentIndexing("Documents are being indexed; change the indexing method after they finish.")
         if reembed:
             self._on_reembed(dataset_id)
         return self.get(dataset_id)

