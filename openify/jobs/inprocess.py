@@ -175,7 +175,10 @@ class InProcessJobRunner:
                 self._wake.wait(POLL_S)
                 self._wake.clear()
                 continue
-            self._run(*claimed)
+            try:
+                self._run(*claimed)
+            except Exception:  # a worker thread must outlive any one job (the job's lease covers it)
+                log.exception("job %s could not be settled", claimed[0].id)
 
     def _run(self, job: Job, token: str) -> None:
         handler, give_up = self._handlers[job.kind]
