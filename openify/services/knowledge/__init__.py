@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import hmac
 import secrets
+import shutil
 import time
 from collections.abc import Mapping, Sequence
 from typing import Any
@@ -52,7 +53,7 @@ class KnowledgeService:
             db,
             settings.embedding.default_model,
             self._check_embedding,
-            on_delete=self.indexes.drop,
+            on_delete=self._dataset_deleted,
             on_reembed=self.indexes.reset,
         )
         self.documents = DocumentService(
@@ -96,6 +97,11 @@ class KnowledgeService:
             raise Forbidden("The download link is invalid or has expired.")
 
     # --- wiring ---------------------------------------------------------------------------------
+    def _dataset_deleted(self, dataset_id: str) -> None:
+        """After the rows are gone: the index files and the documents' original files go too."""
+        self.indexes.drop(dataset_id)
+        shutil.rmtree(self._blobs.path(f"knowledge/{dataset_id}"), ignore_errors=True)
+
     def _embedding_for(self, dataset: Dataset) -> EmbeddingModel | None:
         if dataset.indexing_technique != "high_quality":
             return None

@@ -104,8 +104,10 @@ async def test_disable_and_delete_leave_every_index(
         await client.delete(f"/v1/datasets/{ds}/documents/{b['document']['id']}", headers=dataset_key)
     ).status_code == 204
     assert indexes.keyword.count() == indexes.vectors.count() == 1
+    assert services.blobs.path(f"knowledge/{ds}").is_dir()
     assert (await client.delete(f"/v1/datasets/{ds}", headers=dataset_key)).status_code == 204
     assert not (services.settings.data_dir / "knowledge" / "datasets" / ds).exists()
+    assert not services.blobs.path(f"knowledge/{ds}").exists()  # the original files went too
 
 
 async def test_busy_documents_and_datasets_in_use(
