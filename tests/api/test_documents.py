@@ -324,7 +324,7 @@ async def test_list_get_delete_and_statuses(client: httpx.AsyncClient, dataset_k
     )
 
 
-async def test_update_by_text_and_file_reindex(client: httpx.AsyncClient, dataset_key: H) -> None:
+async def test_update_by_text_and_file_reindex(client: httpx.AsyncClient, dataset_key: H, services: Services) -> None:
     ds = (await create_dataset(client, dataset_key, "upd"))["id"]
     doc = (await add_text(client, dataset_key, ds, "old", "the giraffe is tall"))["document"]["id"]
     r = await client.post(
@@ -354,6 +354,10 @@ async def test_update_by_text_and_file_reindex(client: httpx.AsyncClient, datase
     )
     await wait_batch(client, dataset_key, ds, r.json()["batch"])
     assert len(await retrieve(client, dataset_key, ds, "otter")) == 1
+    url = (await client.get(f"/v1/datasets/{ds}/documents/{doc}/download", headers=dataset_key)).json()["url"]
+    assert (await client.get(url)).content == b"the otter floats"
+    files = list(services.blobs.path(f"knowledge/{ds}/{doc}").iterdir())
+    assert [f.read_bytes() for f in files] == [b"the otter floats"]  # the replaced files are gone
     r = await client.post(
         f"/v1/datasets/{ds}/documents/{doc}/update-by-text", headers=dataset_key, json={"text": "no name"}
     )

@@ -209,9 +209,11 @@ class DocumentService:
                 options.retrieval_model,
             )
             doc_form, rule = self._prepare(s, dataset, options, allow_new_form=True)
+            replaced: str | None = None
             if data is not None and ext is not None:
                 key = f"knowledge/{dataset_id}/{document_id}/{batch}.{ext}"
                 self._blobs.put(key, data)
+                replaced = doc.blob_key
                 doc.blob_key, doc.file_size, doc.file_extension = key, len(data), ext
                 doc.mime_type = mime_type or mime_type_of(ext)
             doc.doc_form, doc.dataset_process_rule_id, doc.batch = doc_form, rule.id, batch
@@ -231,6 +233,8 @@ class DocumentService:
             node_ids = _node_ids(s, [document_id])
         # The old chunks stop matching now; the new ones match when the job completes.
         self._unindex_document(dataset_id, node_ids)
+        if replaced is not None:
+            self._blobs.delete(replaced)
         return self.get(dataset_id, document_id), batch
 
     def _prepare(
