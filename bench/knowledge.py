@@ -384,12 +384,16 @@ def latency(size: int, sentences: Sequence[str], queries: Sequence[str], workdir
     keyword.delete(ids[:100])
     hnsw.delete(ids[:100])
     res["delete_100_ms"] = round(1000 * (time.perf_counter() - t), 2)
-    t = time.perf_counter()
-    keyword.add(["new"], ["a freshly added chunk about supersonic wings"])
-    hnsw.add(["new"], rp.matrix_of(["a freshly added chunk about supersonic wings"]))
-    found = keyword_search(keyword, "freshly added supersonic", 1)
-    res["add_1_then_query_ms"] = round(1000 * (time.perf_counter() - t), 1)
-    assert found and found[0].chunk_id == "new"
+    add_times = []
+    for i in range(20):  # median of 20: one sample is at the mercy of the other work on the cores
+        text = f"a freshly added chunk number {i} about supersonic wings"
+        t = time.perf_counter()
+        keyword.add([f"new{i}"], [text])
+        hnsw.add([f"new{i}"], rp.matrix_of([text]))
+        found = keyword_search(keyword, f"freshly added chunk number {i}", 1)
+        add_times.append(time.perf_counter() - t)
+        assert found and found[0].chunk_id == f"new{i}"
+    res["add_1_then_query_ms_median"] = round(1000 * statistics.median(add_times), 2)
     t = time.perf_counter()
     keyword.persist()
     hnsw.persist()
