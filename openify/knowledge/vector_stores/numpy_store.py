@@ -40,7 +40,8 @@ class NumpyVectorStore:
             self.delete(ids)
             need = self._n + len(ids)
             if need > len(self._matrix):
-                grown = np.zeros((max(need, 2 * len(self._matrix), 1024), self.dimensions), dtype=np.float32)
+                rows = max(need + need // 4, 2 * len(self._matrix), 1024)
+                grown = np.zeros((rows, self.dimensions), dtype=np.float32)
                 grown[: self._n] = self._matrix[: self._n]
                 self._matrix = grown
             self._matrix[self._n : need] = m
