@@ -172,8 +172,9 @@ class RunRecorder:
         self._run_row = asyncio.create_task(asyncio.to_thread(self._insert_run, row))
 
     def _insert_run(self, row: WorkflowRun) -> None:
-        with self._db.session() as s:
-            s.add(row)
+        # One Core statement: the ORM's unit of work costs more than the write itself.
+        with self._db.engine.begin() as conn:
+            conn.execute(insert(_RUN), [{c.name: getattr(row, c.name) for c in _RUN.columns}])
 
     async def flush(self) -> None:
         if self._run_row is not None:

@@ -205,6 +205,18 @@ class WorkflowRunService:
             created_by_session_id=end_user.session_id,
             conversation_id=conversation_id,
             message_id=message_id,
+            # Every column is set here: the row is written with one Core insert, and readers racing that
+            # write see this object.
+            outputs=None,
+            error=None,
+            elapsed_time=0.0,
+            total_tokens=0,
+            total_steps=0,
+            exceptions_count=0,
+            created_by_role="end_user",
+            created_from="service-api",
+            created_at=utcnow(),
+            finished_at=None,
         )
         run = runner.start(run_inputs, system, run_id=run_id)
         live = LiveRun(
