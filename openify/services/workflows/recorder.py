@@ -1,7 +1,7 @@
 """Stores a run as it goes: the run row first, node executions in batches, the final state before it is announced.
 
-Writes run in a worker thread (SQLAlchemy is sync) and one at a time per run, so the event loop never waits
-on the database and rows land in order.
+Writes go through the BatchWriter (a worker thread, one transaction shared by every live run) and one at a
+time per run, so the event loop never waits on the database and a run's rows land in order.
 """
 
 from __future__ import annotations
@@ -16,6 +16,7 @@ from typing import Any
 
 import orjson
 from sqlalchemy import Table, bindparam, insert, update
+from sqlalchemy.engine import Connection
 
 from openify.engine.events import (
     IterationCompleted,
@@ -28,7 +29,7 @@ from openify.engine.events import (
     WorkflowEvent,
     WorkflowFinished,
 )
-from openify.storage.db import Database
+from openify.services.workflows.writer import BatchWriter
 from openify.storage.tables import NodeExecution, WorkflowRun
 from openify.storage.tables.base import utcnow
 
@@ -63,11 +64,15 @@ def _jsonable(value: Any) -> Any:
     return orjson.loads(orjson.dumps(value, default=_plain, option=orjson.OPT_NON_STR_KEYS))
 
 
+def _insert_run(conn: Connection, values: dict[str, Any]) -> None:
+    conn.execute(insert(_RUN), [values])
+
+
 class RunRecorder:
     """Buffers one run's node executions and writes them out; `finish()` writes the final state."""
 
-    def __init__(self, db: Database, run_id: str, app_id: str) -> None:
-        self._db, self.run_id, self.app_id = db, run_id, app_id
+    def __init__(self, writer: BatchWriter, run_id: str, app_id: str) -> None:
+        self._writer, self.run_id, self.app_id = writer, run_id, app_id
         self._pending: dict[str, dict[str, Any]] = {}
         self._inserted: set[str] = set()
         self._containers: dict[str, str] = {}  # container node id -> its execution id
@@ -169,12 +174,9 @@ class RunRecorder:
 
     def insert_run(self, row: WorkflowRun) -> None:
         """Store the run row in the background; every later write waits for it."""
-        self._run_row = asyncio.create_task(asyncio.to_thread(self._insert_run, row))
-
-    def _insert_run(self, row: WorkflowRun) -> None:
+        values = {c.name: getattr(row, c.name) for c in _RUN.columns}
         # One Core statement: the ORM's unit of work costs more than the write itself.
-        with self._db.engine.begin() as conn:
-            conn.execute(insert(_RUN), [{c.name: getattr(row, c.name) for c in _RUN.columns}])
+        self._run_row = asyncio.create_task(self._writer.write(lambda conn: _insert_run(conn, values)))
 
     async def flush(self) -> None:
         if self._run_row is not None:
@@ -186,7 +188,7 @@ class RunRecorder:
             self._last_flush = time.monotonic()
             new = [r for k, r in batch.items() if k not in self._inserted]
             old = [r for k, r in batch.items() if k in self._inserted]
-            await asyncio.to_thread(self._write, new, old)
+            await self._writer.write(lambda conn: self._write(conn, new, old))
             self._inserted.update(r["id"] for r in new)
 
     async def finish(self, ev: WorkflowFinished) -> None:
@@ -212,17 +214,18 @@ class RunRecorder:
             batch, self._pending = self._pending, {}
             new = [r for k, r in batch.items() if k not in self._inserted]
             old = [r for k, r in batch.items() if k in self._inserted]
-            await asyncio.to_thread(self._write, new, old, values)
+            await self._writer.write(lambda conn: self._write(conn, new, old, values))
             self._inserted.update(r["id"] for r in new)
 
-    def _write(self, new: list[dict[str, Any]], old: list[dict[str, Any]], run: dict[str, Any] | None = None) -> None:
-        with self._db.engine.begin() as conn:
-            if new:
-                conn.execute(insert(_NODE), new)
-            if old:
-                values: dict[str, Any] = {c: bindparam(f"v_{c}") for c in _COLUMNS if c != "id"}
-                stmt = update(_NODE).where(_NODE.c.id == bindparam("v_key")).values(values)
-                rows = [{"v_key": r["id"], **{f"v_{c}": r[c] for c in _COLUMNS if c != "id"}} for r in old]
-                conn.execute(stmt, rows)
-            if run is not None:
-                conn.execute(update(_RUN).where(_RUN.c.id == self.run_id).values(run))
+    def _write(
+        self, conn: Connection, new: list[dict[str, Any]], old: list[dict[str, Any]], run: dict[str, Any] | None = None
+    ) -> None:
+        if new:
+            conn.execute(insert(_NODE), new)
+        if old:
+            values: dict[str, Any] = {c: bindparam(f"v_{c}") for c in _COLUMNS if c != "id"}
+            stmt = update(_NODE).where(_NODE.c.id == bindparam("v_key")).values(values)
+            rows = [{"v_key": r["id"], **{f"v_{c}": r[c] for c in _COLUMNS if c != "id"}} for r in old]
+            conn.execute(stmt, rows)
+        if run is not None:
+            conn.execute(update(_RUN).where(_RUN.c.id == self.run_id).values(run))

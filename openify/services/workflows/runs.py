@@ -38,6 +38,7 @@ from openify.services.workflows.live import LiveRun
 from openify.services.workflows.ports import WorkflowPorts
 from openify.services.workflows.recorder import RunRecorder, dumps
 from openify.services.workflows.versions import WorkflowVersions
+from openify.services.workflows.writer import BatchWriter
 from openify.settings import Settings
 from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
@@ -85,6 +86,7 @@ class WorkflowRunService:
     ) -> None:
         self._db, self._registries, self.versions, self._ports = db, registries, versions, ports
         self._end_users, self._files = end_users, files
+        self._writer = BatchWriter(db)
         self.limits = limits or RunLimits()
         self._runners: OrderedDict[str, WorkflowRunner] = OrderedDict()
         self._by_run: dict[str, LiveRun] = {}
@@ -233,7 +235,7 @@ class WorkflowRunService:
             row=row,
         )
         self._by_run[run_id], self._by_task[task_id] = live, live
-        recorder = RunRecorder(self._db, run_id, app.id)
+        recorder = RunRecorder(self._writer, run_id, app.id)
         # The run row is written beside the first events rather than before them: node rows and the final
         # state wait for it, and readers that race it look at the live registry first.
         recorder.insert_run(row)
