@@ -8,10 +8,13 @@ InvokeError, which the Service API reports as `completion_request_error`; invali
 
 from __future__ import annotations
 
+import asyncio
+import json
 import random
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from contextlib import contextmanager
 
+import aiohttp
 import httpx
 
 from openify.errors import CompletionRequestError, OpenifyError, ProviderQuotaExceeded
@@ -30,18 +33,30 @@ class UpstreamStatusError(Exception):
     @classmethod
     def from_response(cls, response: httpx.Response) -> UpstreamStatusError:
         """Build from a read error response: the provider's own message if its body has one."""
-        return cls(response.status_code, _upstream_message(response), _retry_after_s(response))
+        return cls.from_parts(response.status_code, response.content, response.headers, response.reason_phrase)
+
+    @classmethod
+    def from_parts(cls, status: int, body: bytes, headers: Mapping[str, str], reason: str | None) -> UpstreamStatusError:
+        """Build from the status, body and headers of an error response of either HTTP client."""
+        return cls(status, _upstream_message(body, reason or ""), _retry_after_s(headers))
 
 
 class MalformedStream(Exception):
     """A stream frame that is not the JSON the protocol promises."""
 
 
+# What counts as a transport failure (connection refused or cut, timeout) for each HTTP client in use:
+# the async path streams with aiohttp, the sync path (embeddings, rerank) posts with httpx.
+TRANSPORT_ERRORS = (httpx.TransportError, aiohttp.ClientError, asyncio.TimeoutError)
+
+
 def is_retryable(exc: BaseException) -> bool:
     """Rate limits, server errors and connection failures; never a bad request or bad credentials."""
     if isinstance(exc, UpstreamStatusError):
         return exc.status in _RETRY_STATUSES
-    return isinstance(exc, httpx.TransportError)
+    if isinstance(exc, aiohttp.ClientResponseError):
+        return exc.status in _RETRY_STATUSES
+    return isinstance(exc, TRANSPORT_ERRORS)
 
 
 def backoff_s(attempt: int, base_s: float, exc: BaseException) -> float:
@@ -60,9 +75,9 @@ def map_provider_errors(provider: str, secrets: Iterable[str] = ()) -> Iterator[
         raise
     except UpstreamStatusError as exc:
         raise _for_status(provider, exc.status, _scrub(exc.message, secrets)) from exc
-    except httpx.TimeoutException as exc:
+    except (httpx.TimeoutException, asyncio.TimeoutError) as exc:
         raise CompletionRequestError(f"[{provider}] Request timed out ({type(exc).__name__}).") from exc
-    except httpx.TransportError as exc:
+    except (httpx.TransportError, aiohttp.ClientError) as exc:
         raise CompletionRequestError(
             f"[{provider}] Connection error: {type(exc).__name__}: {_scrub(str(exc), secrets)}"
         ) from exc
@@ -89,19 +104,19 @@ def _scrub(text: str, secrets: Iterable[str]) -> str:
     return text
 
 
-def _upstream_message(response: httpx.Response) -> str:
+def _upstream_message(body: bytes, reason: str) -> str:
     try:
-        body = response.json()
+        parsed = json.loads(body)
     except ValueError:
-        return response.text[:500] or response.reason_phrase
-    error = body.get("error", body) if isinstance(body, dict) else body
+        return body[:500].decode("utf-8", "replace") or reason
+    error = parsed.get("error", parsed) if isinstance(parsed, dict) else parsed
     if isinstance(error, dict):
-        return str(error.get("message") or error.get("msg") or body)[:500]
+        return str(error.get("message") or error.get("msg") or parsed)[:500]
     return str(error)[:500]
 
 
-def _retry_after_s(response: httpx.Response) -> float | None:
-    value = response.headers.get("retry-after")
+def _retry_after_s(headers: Mapping[str, str]) -> float | None:
+    value = headers.get("retry-after") or headers.get("Retry-After")
     try:
         return float(value) if value is not None else None
     except ValueError:

@@ -14,8 +14,6 @@ from abc import ABC, abstractmethod
 from collections.abc import AsyncIterator, Sequence
 from typing import Any
 
-import httpx
-
 from openify.errors import ModelCurrentlyNotSupport
 from openify.providers.base import (
     ImagePart,
@@ -32,6 +30,7 @@ from openify.providers.clients import ClientPool
 from openify.providers.config import ModelTarget
 from openify.providers.event_stream import SSEDecoder
 from openify.providers.failures import (
+    TRANSPORT_ERRORS,
     MalformedStream,
     UpstreamStatusError,
     backoff_s,
@@ -109,22 +108,20 @@ class HttpLLM(ABC):
                 try:
                     # Leaving this block for any reason (end, error, consumer's aclose or cancellation)
                     # closes the upstream response and with it the connection if it was not read to the end.
-                    async with client.stream("POST", url, json=body, headers=headers) as response:
-                        if response.status_code >= 400:
-                            await response.aread()
-                            raise UpstreamStatusError.from_response(response)
+                    async with client.post(url, json=body, headers=headers) as response:
+                        if response.status >= 400:
+                            raw = await response.read()
+                            raise UpstreamStatusError.from_parts(response.status, raw, response.headers, response.reason)
                         if response.headers.get("content-type", "").startswith("application/json"):
                             # A server that ignored `stream: true` (or reports an error with a 200)
-                            for delta in parser.feed_whole(_json_body(await response.aread())):
+                            for delta in parser.feed_whole(_json_body(await response.read())):
                                 if first_token is None:
                                     first_token = time.perf_counter()
                                 yield delta
                             break
                         decoder = SSEDecoder()
-                        # Asked for identity encoding, the raw body is the body, one generator level less per
-                        # token. Read to the end even after [DONE]: leaving early closes a reusable connection.
-                        compressed = "content-encoding" in response.headers
-                        async for chunk in response.aiter_bytes() if compressed else response.aiter_raw():
+                        # Read to the end even after [DONE]: leaving early closes a reusable connection.
+                        async for chunk in response.content.iter_any():
                             for payload in decoder.feed(chunk):
                                 for delta in parser.feed(payload):
                                     if first_token is None:
@@ -137,7 +134,7 @@ class HttpLLM(ABC):
                                 first_token = time.perf_counter()
                             yield delta
                     break
-                except (UpstreamStatusError, httpx.TransportError) as exc:
+                except (UpstreamStatusError, *TRANSPORT_ERRORS) as exc:
                     # Retrying after the first token would repeat text the consumer already has.
                     if first_token is not None or attempt >= config.max_retries or not is_retryable(exc):
                         raise

@@ -3,6 +3,8 @@ server), and small in-memory implementations of the ports the services layer wil
 
 from __future__ import annotations
 
+from collections.abc import AsyncIterator
+
 import contextlib
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
@@ -159,11 +161,13 @@ SANDBOX = Sandbox(SandboxSettings())
 
 
 @pytest.fixture
-def models(fake_llm: FakeLLM, tmp_path: Path) -> ProviderManager:
+async def models(fake_llm: FakeLLM, tmp_path: Path) -> AsyncIterator[ProviderManager]:
     """The real provider layer, every DSL provider name served by the stand-in model server."""
     settings = Settings(_env_file=None, data_dir=tmp_path)  # type: ignore[call-arg]
     providers = build_providers(
         {"local": {"type": "openai_compatible", "base_url": fake_llm.base_url, "api_key": "sk-test", "max_retries": 0}},
         default="local",
     )
-    return ProviderManager(settings, REGISTRIES, providers)
+    manager = ProviderManager(settings, REGISTRIES, providers)
+    yield manager
+    await manager.aclose()

@@ -172,6 +172,11 @@ class FakeLLM:
             writer.close()
         if self._server is not None:
             await self._server.wait_closed()
+        # Connections a client keeps alive are still waiting for their next request: end them here.
+        pending = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        for task in pending:
+            task.cancel()
+        await asyncio.gather(*pending, return_exceptions=True)
 
     # --- HTTP -----------------------------------------------------------------------------------
     async def _connection(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
