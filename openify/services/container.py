@@ -41,7 +41,9 @@ class Services:
         self.workflows = workflow_service(
             self.db, self.registries, self.models, self.settings, self.end_users, self.blobs, self
         )
-        self.chatflows = ChatflowService(self.db, self.workflows, self.end_users)
+        self.chatflows = ChatflowService(
+            self.db, self.workflows, self.end_users, namer=lambda app, cid, query: self.chat.name_new_conversation(app, cid, query)
+        )
 
     @cached_property
     def chat(self) -> ChatService:

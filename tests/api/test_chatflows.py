@@ -3,6 +3,7 @@ conversation variables across turns, the real exports whose answers Dify's tests
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 from typing import Any
 
@@ -193,7 +194,8 @@ async def test_15_runs_against_the_model_server_with_memory(
 ) -> None:
     kit = import_app(services, F15)
     fake_llm.reply("first answer")
-    first = (await _chat(client, kit.auth, "make a page")).json()
+    # No title call here: its request would race with the replies this test scripts.
+    first = (await _chat(client, kit.auth, "make a page", auto_generate_name=False)).json()
     assert first["answer"] == "first answer", first
     fake_llm.reply("second answer")
     r = await _chat(client, kit.auth, "again", conversation_id=first["conversation_id"], response_mode="streaming")
@@ -205,3 +207,36 @@ async def test_15_runs_against_the_model_server_with_memory(
     assert "again" in contents[-1]
     end = next(e for e in events if e["event"] == "message_end")
     assert end["metadata"]["usage"]["total_tokens"] > 0
+
+
+async def test_new_conversation_is_titled_by_the_model_after_the_answer(
+    client: httpx.AsyncClient, services: Services, fake_llm: FakeLLM
+) -> None:
+    kit = import_app(services, F15)
+    fake_llm.reply("the answer", '{"Your Output": "网页制作"}')
+    first = (await _chat(client, kit.auth, "make a web page for me please")).json()
+    assert first["answer"] == "the answer", first
+    names: list[str] = []
+    for _ in range(100):
+        convs = (await client.get("/v1/conversations", headers=kit.auth, params={"user": "u1"})).json()["data"]
+        names = [c["name"] for c in convs]
+        if names == ["网页制作"]:
+            break
+        await asyncio.sleep(0.05)
+    assert names == ["网页制作"]
+    assert "make a web page for me please" in str(fake_llm.received[-1]["messages"])  # the title prompt had the query
+
+    fake_llm.reply("second")
+    other = (await _chat(client, kit.auth, "another long question here", auto_generate_name=False)).json()
+    await asyncio.sleep(0.3)
+    convs = (await client.get("/v1/conversations", headers=kit.auth, params={"user": "u1"})).json()["data"]
+    assert {c["id"]: c["name"] for c in convs}[other["conversation_id"]] == "another long questio…"
+
+
+async def test_dialogue_count_grows_with_each_turn(client: httpx.AsyncClient, services: Services) -> None:
+    answer = {"id": "answer", "type": "answer", "answer": "turn {{#sys.dialogue_count#}}"}
+    kit = import_app(services, dsl([start(), answer], [("start", "answer")], mode="advanced-chat"))
+    first = (await _chat(client, kit.auth, "one", auto_generate_name=False)).json()
+    second = (await _chat(client, kit.auth, "two", conversation_id=first["conversation_id"])).json()
+    third = (await _chat(client, kit.auth, "three", conversation_id=first["conversation_id"])).json()
+    assert [first["answer"], second["answer"], third["answer"]] == ["turn 1", "turn 2", "turn 3"]

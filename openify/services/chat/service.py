@@ -341,13 +341,30 @@ class ChatService:
         name = await self.generate_name(cfg, llm, query)
         await self.write(self.conversations.set_name, conversation_id, name)
 
+    async def name_new_conversation(self, app: App, conversation_id: str, query: str) -> None:
+        """Title a new chatflow conversation as a chat app's is titled, with the first LLM node's model
+        (Dify titles every new conversation with a model); without one the initial name stays."""
+        model = _suggestion_model(app)
+        if model is None:
+            return
+        try:
+            llm = self._models.llm(*model)
+        except Exception as exc:  # an unconfigured provider: keep the initial name
+            log.info("conversation naming skipped: %s", exc)
+            return
+        name = await self._title(llm, model[1], query)
+        await self.write(self.conversations.set_name, conversation_id, name)
+
     async def generate_name(self, cfg: AppConfig, llm: LLM, query: str) -> str:
         """A short title in the user's language; `query[:47]...` when the model gives none (as Dify)."""
+        return await self._title(llm, cfg.model.name, query)
+
+    async def _title(self, llm: LLM, model: str, query: str) -> str:
         text = query if len(query) <= 2000 else query[:300] + "..." + query[-300:]
         try:
             result = await llm.invoke(
                 LLMRequest(
-                    model=cfg.model.name,
+                    model=model,
                     messages=[ChatMessage("user", _TITLE_PROMPT + text + "\n")],
                     params={"max_tokens": 256, "temperature": 1},
                 )

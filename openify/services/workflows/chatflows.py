@@ -9,7 +9,7 @@ from __future__ import annotations
 import asyncio
 import calendar
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -62,9 +62,16 @@ def _initial_name(query: str) -> str:
     return query[:20] + "…" if len(query) > 20 else query
 
 
+# Titles a new conversation with a model: (app, conversation id, first query).
+ConversationNamer = Callable[[App, str, str], Awaitable[None]]
+
+
 class ChatflowService:
-    def __init__(self, db: Database, runs: WorkflowRunService, end_users: EndUserService) -> None:
-        self._db, self._runs, self._end_users = db, runs, end_users
+    def __init__(
+        self, db: Database, runs: WorkflowRunService, end_users: EndUserService, namer: ConversationNamer | None = None
+    ) -> None:
+        self._db, self._runs, self._end_users, self._namer = db, runs, end_users, namer
+        self._naming: set[asyncio.Task[None]] = set()
 
     async def start(self, app: App, turn: ChatTurn, workflow_id: str | None = None) -> ChatflowTurn:
         """Validate, store the conversation and running message, and start the run. InvalidParam before any write."""
@@ -76,6 +83,17 @@ class ChatflowService:
         declared = runner.graph.conversation_variables
         conv, msg = await asyncio.to_thread(self._store_turn, app, end_user.id, turn, inputs, run_id, declared)
         created = calendar.timegm(msg.created_at.timetuple())
+        created_now = conv.id != turn.conversation_id  # no id, or an unknown one: a conversation started now
+        name_it = created_now and bool(getattr(turn, "auto_generate_name", True)) and bool(turn.query)
+
+        async def on_finish(live: LiveRun, finished: WorkflowFinished) -> None:
+            await self._finish(live, finished)
+            if name_it and finished.status == "succeeded" and self._namer is not None:
+                # Off the hot path, as in chat apps: the answer never waits for the title.
+                task = asyncio.create_task(self._namer(app, conv.id, turn.query))
+                self._naming.add(task)
+                task.add_done_callback(self._naming.discard)
+
         live = await self._runs.start(
             app,
             end_user,
@@ -87,7 +105,7 @@ class ChatflowService:
             message_id=msg.id,
             message_created_at=created,
             dialogue_count=conv.dialogue_count,
-            on_finish=self._finish,
+            on_finish=on_finish,
             run_id=run_id,
             prepared_inputs=inputs,
         )
@@ -114,6 +132,7 @@ class ChatflowService:
             new = conv is None
             if conv is None:
                 conv = ConversationService.new(app.id, end_user_id, app.mode, inputs, _initial_name(turn.query))
+                conv.dialogue_count = 1  # before the flush: the row is expunged below, later changes would be lost
                 s.add(conv)
                 s.flush()
                 # Dify creates every declared conversation variable with its default when the conversation starts.
@@ -131,9 +150,7 @@ class ChatflowService:
                         )
             msg = MessageService.new(conv, turn.query, inputs, list(turn.files), workflow_run_id=run_id)
             s.add(msg)
-            if new:
-                conv.dialogue_count = 1
-            else:
+            if not new:
                 MessageService.bump(s, conv.id, msg.created_at)
                 s.flush()
                 s.refresh(conv)
