@@ -174,7 +174,11 @@ class DocumentService:
             )
             s.add(doc)
             self._jobs.enqueue(INDEX_JOB, {"document_id": document_id, "batch": batch}, session=s)
-        return self.get(dataset_id, document_id), batch
+            s.flush()
+            # The answer shows the document as created (`waiting`, as Dify answers): read after the commit, a
+            # worker may already have moved it on.
+            view = self._view(s, doc)
+        return view, batch
 
     def update(
         self,
@@ -231,11 +235,13 @@ class DocumentService:
             doc.updated_at = utcnow()
             self._jobs.enqueue(INDEX_JOB, {"document_id": document_id, "batch": batch}, session=s)
             node_ids = _node_ids(s, [document_id])
+            s.flush()
+            view = self._view(s, doc)  # as updated (`waiting`), before a worker can move it on
         # The old chunks stop matching now; the new ones match when the job completes.
         self._unindex_document(dataset_id, node_ids)
         if replaced is not None:
             self._blobs.delete(replaced)
-        return self.get(dataset_id, document_id), batch
+        return view, batch
 
     def _prepare(
         self, s: Session, dataset: Dataset, o: DocumentOptions, allow_new_form: bool = False
