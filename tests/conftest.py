@@ -65,6 +65,26 @@ def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(_env_file=None, data_dir=tmp_path / "data", database_url=database_url)  # type: ignore[call-arg]
 
 
+def stand_in_provider(base_url: str, **models: dict[str, object]) -> dict[str, object]:
+    """A providers.yaml entry served by the stand-in model server, failing fast."""
+    return {"type": "openai_compatible", "base_url": base_url, "api_key": "sk-test", "max_retries": 0, "models": models}
+
+
+def settings_with_providers(
+    tmp_path: Path, database_url: str, providers: dict[str, object], default: str | None = None
+) -> Settings:
+    """Settings whose data directory holds a providers.yaml with `providers` (and `default`)."""
+    import yaml
+
+    data = tmp_path / "data"
+    data.mkdir(parents=True, exist_ok=True)
+    doc: dict[str, object] = {"providers": providers}
+    if default is not None:
+        doc["default"] = default
+    (data / "providers.yaml").write_text(yaml.safe_dump(doc), encoding="utf-8")
+    return Settings(_env_file=None, data_dir=data, database_url=database_url)  # type: ignore[call-arg]
+
+
 @pytest.fixture
 async def app(settings: Settings) -> AsyncIterator[FastAPI]:
     application = create_app(settings)

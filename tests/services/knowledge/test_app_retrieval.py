@@ -8,13 +8,12 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from openify.services.container import Services
 from openify.settings import Settings
 from openify.storage.tables import App
 from tests.api.knowledge import add_text, create_dataset
-from tests.conftest import DSL_DIR, import_app
+from tests.conftest import DSL_DIR, import_app, settings_with_providers, stand_in_provider
 from tests.fake_llm.server import FakeLLM
 
 H = dict[str, str]
@@ -43,17 +42,8 @@ RESOURCE_KEYS = {
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, fake_llm: FakeLLM) -> Settings:
-    data = tmp_path / "data"
-    data.mkdir(parents=True)
-    entry = {
-        "type": "openai_compatible",
-        "base_url": fake_llm.base_url,
-        "api_key": "sk-test",
-        "max_retries": 0,
-        "models": {"rerank-1": {"model_type": "rerank"}},
-    }
-    (data / "providers.yaml").write_text(yaml.safe_dump({"providers": {"reranker": entry}}), encoding="utf-8")
-    return Settings(_env_file=None, data_dir=data, database_url=database_url)  # type: ignore[call-arg]
+    entry = stand_in_provider(fake_llm.base_url, **{"rerank-1": {"model_type": "rerank"}})
+    return settings_with_providers(tmp_path, database_url, {"reranker": entry})
 
 
 @pytest.fixture

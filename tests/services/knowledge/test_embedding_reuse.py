@@ -8,10 +8,10 @@ from typing import Any
 
 import httpx
 import pytest
-import yaml
 
 from openify.settings import Settings
 from tests.api.knowledge import add_text, create_dataset, retrieve, wait_batch
+from tests.conftest import settings_with_providers, stand_in_provider
 from tests.fake_llm.server import FakeLLM
 
 H = dict[str, str]
@@ -21,17 +21,8 @@ EMB = {"embedding_model_provider": "fakeemb", "embedding_model": "emb-1"}
 
 @pytest.fixture
 def settings(tmp_path: Path, database_url: str, fake_llm: FakeLLM) -> Settings:
-    data = tmp_path / "data"
-    data.mkdir(parents=True)
-    entry = {
-        "type": "openai_compatible",
-        "base_url": fake_llm.base_url,
-        "api_key": "sk-test",
-        "max_retries": 0,
-        "models": {"emb-1": {"model_type": "text-embedding"}},
-    }
-    (data / "providers.yaml").write_text(yaml.safe_dump({"providers": {"fakeemb": entry}}), encoding="utf-8")
-    return Settings(_env_file=None, data_dir=data, database_url=database_url)  # type: ignore[call-arg]
+    entry = stand_in_provider(fake_llm.base_url, **{"emb-1": {"model_type": "text-embedding"}})
+    return settings_with_providers(tmp_path, database_url, {"fakeemb": entry})
 
 
 def _embedded(fake_llm: FakeLLM) -> list[str]:
