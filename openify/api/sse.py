@@ -82,14 +82,25 @@ async def frames(
                 next_ping += ping_interval_s
                 yield PING
                 continue
-            if kind == 2:
+            # Everything already queued goes out in one write: a socket write per frame was the largest
+            # cost of streaming a fast workflow (bench/workflow.py).
+            chunk: list[bytes] = []
+            while True:
+                if kind == 2:
+                    break
+                if kind == 1:
+                    if not isinstance(item, OpenifyError):
+                        log.error("stream failed", exc_info=item)
+                    chunk.append(error_frame(item, **(error_keys() if error_keys else {})))
+                    break
+                chunk.append(encode(item))
+                if queue.empty():
+                    break
+                kind, item = queue.get_nowait()
+            if chunk:
+                yield b"".join(chunk)
+            if kind in (1, 2):
                 return
-            if kind == 1:
-                if not isinstance(item, OpenifyError):
-                    log.error("stream failed", exc_info=item)
-                yield error_frame(item, **(error_keys() if error_keys else {}))
-                return
-            yield encode(item)
             if time.monotonic() >= next_ping:
                 next_ping += ping_interval_s
                 yield PING

@@ -48,11 +48,21 @@ async def test_initial_ping_comes_first() -> None:
 async def test_an_error_becomes_one_error_frame_and_ends_the_stream() -> None:
     source = _items({"n": 1}, fail=CompletionRequestError("upstream said no"))
     out = await _collect(sse.frames(source, error_keys=lambda: {"conversation_id": "c", "message_id": "m"}))
-    assert out == [
-        b'data: {"n":1}\n\n',
+    # Frames already waiting leave in one write; the bytes on the wire are what counts.
+    assert b"".join(out) == (
+        b'data: {"n":1}\n\n'
         b'data: {"event":"error","conversation_id":"c","message_id":"m","code":"completion_request_error",'
-        b'"message":"upstream said no","status":400}\n\n',
-    ]
+        b'"message":"upstream said no","status":400}\n\n'
+    )
+
+
+async def test_frames_waiting_together_leave_in_one_write() -> None:
+    async def burst() -> AsyncIterator[dict[str, Any]]:  # three events ready at once, as a fast run makes them
+        for n in (1, 2, 3):
+            yield {"n": n}
+
+    out = await _collect(sse.frames(burst()))
+    assert out == [b'data: {"n":1}\n\ndata: {"n":2}\n\ndata: {"n":3}\n\n']
 
 
 async def test_an_unexpected_error_exposes_nothing() -> None:

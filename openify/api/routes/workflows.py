@@ -14,7 +14,14 @@ from starlette.responses import Response
 
 from openify.api import sse
 from openify.api.deps import AppKey, ServicesDep
-from openify.api.workflow_events import StreamKeys, blocking_data, chatflow_payloads, payload, pre_run_error
+from openify.api.workflow_events import (
+    STREAM_COALESCE_S,
+    StreamKeys,
+    blocking_data,
+    chatflow_payloads,
+    payload,
+    pre_run_error,
+)
 from openify.engine.events import WorkflowFinished
 from openify.errors import InvalidParam, NotFound, NotWorkflowApp
 from openify.services.container import Services
@@ -58,7 +65,7 @@ def _keys(live: LiveRun) -> StreamKeys:
 
 
 async def _relay(live: LiveRun, keys: StreamKeys, replay: bool = True) -> AsyncIterator[dict[str, Any]]:
-    async for ev in live.subscribe(replay):
+    async for ev in live.subscribe(replay, coalesce_s=STREAM_COALESCE_S):
         p = payload(ev, keys)
         if p is not None:
             yield p

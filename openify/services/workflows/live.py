@@ -55,8 +55,9 @@ class LiveRun:
     def done(self) -> bool:
         return self._done.is_set()
 
-    async def subscribe(self, replay: bool = True) -> AsyncIterator[WorkflowEvent]:
-        """Events from the start (`replay`) or from now on, until the run ends."""
+    async def subscribe(self, replay: bool = True, coalesce_s: float = 0.0) -> AsyncIterator[WorkflowEvent]:
+        """Events from the start (`replay`) or from now on, until the run ends. With `coalesce_s`, after waiting
+        for an event the subscriber lets the run go on that long, so the events of fast nodes reach it together."""
         q: asyncio.Queue[WorkflowEvent | None] = asyncio.Queue()
         if replay:
             for ev in self.events:
@@ -69,7 +70,11 @@ class LiveRun:
             self._queues.append(q)
         try:
             while True:
-                item = await q.get()
+                if q.empty() and coalesce_s > 0 and not self.done:
+                    item = await q.get()
+                    await asyncio.sleep(coalesce_s)
+                else:
+                    item = await q.get()
                 if item is None:
                     return
                 yield item
