@@ -10,29 +10,7 @@ import pytest
 from openify.errors import UnsupportedFileType
 from openify.knowledge.extractors import ExtractionError, detect_extension, extract
 from openify.registry import Registries
-
-
-def _pdf(text: str) -> bytes:
-    """A minimal valid one-page PDF with `text` in Helvetica, offsets computed."""
-    stream = f"BT /F1 18 Tf 50 700 Td ({text}) Tj ET".encode()
-    objects = [
-        b"<< /Type /Catalog /Pages 2 0 R >>",
-        b"<< /Type /Pages /Kids [3 0 R] /Count 1 >>",
-        b"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Contents 4 0 R"
-        b" /Resources << /Font << /F1 5 0 R >> >> >>",
-        b"<< /Length %d >>\nstream\n" % len(stream) + stream + b"\nendstream",
-        b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>",
-    ]
-    out = bytearray(b"%PDF-1.4\n")
-    offsets = []
-    for i, body in enumerate(objects, 1):
-        offsets.append(len(out))
-        out += b"%d 0 obj\n" % i + body + b"\nendobj\n"
-    xref = len(out)
-    out += b"xref\n0 %d\n0000000000 65535 f \n" % (len(objects) + 1)
-    out += b"".join(b"%010d 00000 n \n" % o for o in offsets)
-    out += b"trailer\n<< /Size %d /Root 1 0 R >>\nstartxref\n%d\n%%%%EOF\n" % (len(objects) + 1, xref)
-    return bytes(out)
+from tests.api.knowledge import pdf  # the one hand-written PDF builder of the tests
 
 
 def _docx() -> bytes:
@@ -83,10 +61,10 @@ def test_html_visible_text_only(registries: Registries) -> None:
     assert out.split("\n") == ["Hi", "One", "中文"]
 
 
-def test_pdf_text_and_corrupt_pdf(registries: Registries) -> None:
-    assert "Hello PDF world" in extract(registries.extractors, "a.pdf", _pdf("Hello PDF world")).text
+def test_pdf_text_and_corruptpdf(registries: Registries) -> None:
+    assert "Hello PDF world" in extract(registries.extractors, "a.pdf", pdf("Hello PDF world")).text
     with pytest.raises(ExtractionError, match=r"broken\.pdf"):
-        extract(registries.extractors, "broken.pdf", _pdf("Hello")[:60] + b"garbage" * 10)
+        extract(registries.extractors, "broken.pdf", pdf("Hello")[:60] + b"garbage" * 10)
     with pytest.raises(ExtractionError, match="not a PDF"):
         extract(registries.extractors, "fake.pdf", b"this is not a pdf")
 
@@ -135,7 +113,7 @@ def test_unsupported_type_is_415(registries: Registries) -> None:
 def test_detection_by_mime_and_bytes() -> None:
     assert detect_extension("REPORT.PDF") == "pdf"
     assert detect_extension("upload", "application/pdf; charset=binary") == "pdf"
-    assert detect_extension("upload", None, _pdf("x")) == "pdf"
+    assert detect_extension("upload", None, pdf("x")) == "pdf"
     assert detect_extension("upload", None, _docx()) == "docx"
     with pytest.raises(UnsupportedFileType):
         detect_extension("upload", None, b"\x00\x01")
