@@ -94,18 +94,10 @@ def finished_data(ev: WorkflowFinished, keys: StreamKeys) -> dict[str, Any]:
 
 def blocking_data(ev: WorkflowFinished, keys: StreamKeys) -> dict[str, Any]:
     """The blocking body's `data`: Dify leaves out created_by, exceptions_count and files there."""
-    return {
-        "id": ev.workflow_run_id,
-        "workflow_id": keys.workflow_id,
-        "status": ev.status,
-        "outputs": dict(ev.outputs),
-        "error": ev.error,
-        "elapsed_time": ev.elapsed_time,
-        "total_tokens": ev.total_tokens,
-        "total_steps": ev.total_steps,
-        "created_at": ev.created_at,
-        "finished_at": ev.finished_at,
-    }
+    data = finished_data(ev, keys)
+    for key in ("created_by", "exceptions_count", "files"):
+        del data[key]
+    return data
 
 
 def _node_finished(ev: NodeFinished | NodeRetry) -> dict[str, Any]:
