@@ -8,6 +8,8 @@ group killed afterwards, whatever the child left behind.
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
 import os
 import resource
 import selectors
@@ -15,6 +17,8 @@ import signal
 import subprocess
 import time
 from dataclasses import dataclass, field
+
+log = logging.getLogger(__name__)
 
 _STDERR_CAP = 64 * 1024
 _CHUNK = 65536
@@ -148,8 +152,24 @@ async def arun(c: Confinement) -> Finished:
             task.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
         # Reaped here, inside `finally`, so a cancelled run (a stopped workflow) leaves no zombie behind.
-        returncode = await proc.wait()
+        # Bounded: once in a CI run the exit of a killed child was never reported to the loop, and an
+        # unbounded wait hung the caller; the group has been sent SIGKILL, so a few seconds is plenty.
+        returncode = await _reap(proc)
     return Finished(bytes(out), bytes(err), returncode, timed_out, overflow)
+
+
+async def _reap(proc: asyncio.subprocess.Process, timeout_s: float = 5.0) -> int:
+    """The exit status of a child whose group was killed; -9 when its exit is not seen in time."""
+    try:
+        return await asyncio.wait_for(proc.wait(), timeout_s)
+    except TimeoutError:
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        try:
+            return await asyncio.wait_for(proc.wait(), timeout_s)
+        except TimeoutError:
+            log.error("sandbox child %d: exit not seen %.0f s after SIGKILL", proc.pid, 2 * timeout_s)
+            return -9
 
 
 def _limit(pid: int, c: Confinement) -> None:
