@@ -7,10 +7,11 @@ node id, as Dify sends it. Workflow apps stream End output as `text_chunk`; chat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from openify.api import sse
 from openify.api.sse import error_payload
 from openify.engine.events import (
     IterationCompleted,
@@ -70,10 +71,6 @@ class StreamKeys:
         return {"event": event, "workflow_run_id": self.workflow_run_id, "task_id": self.task_id}
 
 
-def _d(value: Mapping[str, Any] | None) -> dict[str, Any] | None:
-    return dict(value) if value is not None else None
-
-
 def finished_data(ev: WorkflowFinished, keys: StreamKeys) -> dict[str, Any]:
     return {
         "id": ev.workflow_run_id,
@@ -100,7 +97,7 @@ def blocking_data(ev: WorkflowFinished, keys: StreamKeys) -> dict[str, Any]:
     return data
 
 
-def _node_finished(ev: NodeFinished | NodeRetry) -> dict[str, Any]:
+def _node_started(ev: NodeStarted) -> dict[str, Any]:
     return {
         "id": ev.id,
         "node_id": ev.node_id,
@@ -108,19 +105,38 @@ def _node_finished(ev: NodeFinished | NodeRetry) -> dict[str, Any]:
         "title": ev.title,
         "index": ev.index,
         "predecessor_node_id": ev.predecessor_node_id,
-        "inputs": _d(ev.inputs),
+        "inputs": ev.inputs,
         "inputs_truncated": False,
-        "process_data": _d(ev.process_data),
+        "created_at": ev.created_at,
+        "extras": ev.extras,
+        "iteration_id": ev.iteration_id,
+        "loop_id": ev.loop_id,
+        "agent_strategy": None,
+    }
+
+
+def _node_finished(ev: NodeFinished | NodeRetry) -> dict[str, Any]:
+    # Mappings are left as they are: the encoder writes any Mapping as an object.
+    return {
+        "id": ev.id,
+        "node_id": ev.node_id,
+        "node_type": ev.node_type,
+        "title": ev.title,
+        "index": ev.index,
+        "predecessor_node_id": ev.predecessor_node_id,
+        "inputs": ev.inputs,
+        "inputs_truncated": False,
+        "process_data": ev.process_data,
         "process_data_truncated": False,
-        "outputs": _d(ev.outputs),
+        "outputs": ev.outputs,
         "outputs_truncated": False,
         "status": ev.status,
         "error": ev.error,
         "elapsed_time": ev.elapsed_time,
-        "execution_metadata": _d(ev.execution_metadata),
+        "execution_metadata": ev.execution_metadata,
         "created_at": ev.created_at,
         "finished_at": ev.finished_at,
-        "files": [dict(f) for f in getattr(ev, "files", ())],
+        "files": ev.files if type(ev) is NodeFinished else (),
         "iteration_id": ev.iteration_id,
         "loop_id": ev.loop_id,
     }
@@ -139,22 +155,7 @@ def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
             }
             return {**keys.top("workflow_started"), "data": data}
         case NodeStarted():
-            data = {
-                "id": ev.id,
-                "node_id": ev.node_id,
-                "node_type": ev.node_type,
-                "title": ev.title,
-                "index": ev.index,
-                "predecessor_node_id": ev.predecessor_node_id,
-                "inputs": _d(ev.inputs),
-                "inputs_truncated": False,
-                "created_at": ev.created_at,
-                "extras": dict(ev.extras),
-                "iteration_id": ev.iteration_id,
-                "loop_id": ev.loop_id,
-                "agent_strategy": None,
-            }
-            return {**keys.top("node_started"), "data": data}
+            return {**keys.top("node_started"), "data": _node_started(ev)}
         case NodeFinished():
             return {**keys.top("node_finished"), "data": _node_finished(ev)}
         case NodeRetry():
@@ -233,6 +234,31 @@ def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
     return None
 
 
+class EventFrames:
+    """One stream's encoder: a batch of events -> their SSE frames, in one bytes.
+
+    node_started and node_finished, nearly every frame of a run, share a head encoded once per stream."""
+
+    def __init__(self, keys: StreamKeys) -> None:
+        self.keys = keys
+        self._started = sse.frame_head(keys.top("node_started"))
+        self._finished = sse.frame_head(keys.top("node_finished"))
+
+    def encode(self, events: Sequence[WorkflowEvent]) -> bytes:
+        out: list[bytes] = []
+        for ev in events:
+            cls = type(ev)
+            if cls is NodeStarted:
+                out.append(sse.data_frame(self._started, _node_started(ev)))  # type: ignore[arg-type]  # by cls
+            elif cls is NodeFinished:
+                out.append(sse.data_frame(self._finished, _node_finished(ev)))  # type: ignore[arg-type]
+            else:
+                p = payload(ev, self.keys)
+                if p is not None:
+                    out.append(sse.encode(p))
+        return b"".join(out)
+
+
 # --- chatflows ------------------------------------------------------------------------------------------
 def chatflow_keys(turn: ChatflowTurn) -> StreamKeys:
     live = turn.live
@@ -279,9 +305,10 @@ async def pre_run_error(message: str) -> AsyncIterator[dict[str, Any]]:
     yield {"event": "error", "message": message, "status": 500}
 
 
-# How long a stream lets a run go on after waking for an event, so that the events of fast nodes leave in one
-# write: 1 ms of delay at most, against ~17 us per frame written alone (bench/workflow.py measures both).
-STREAM_COALESCE_S = 0.001
+# While events come faster than this, a stream writes at most once per this long; an event after a quiet spell
+# (an LLM token, a slow node finishing) goes at once. A write per frame of a fast workflow cost more than
+# the run itself (bench/workflow.py).
+STREAM_COALESCE_S = 0.005
 
 
 def _run_failed(ev: WorkflowFinished) -> InvalidParam:
@@ -290,17 +317,22 @@ def _run_failed(ev: WorkflowFinished) -> InvalidParam:
 
 async def chatflow_payloads(
     turn: ChatflowTurn, usage: Callable[[WorkflowFinished], TurnUsage], replay: bool = True
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[dict[str, Any] | bytes]:
     """A chatflow turn's stream: workflow events with Answer text as `message`; then `message_end` and
     `workflow_finished` (success), `workflow_finished` and `error` (failure), `workflow_finished` and
-    `message_end` (stopped), in Dify's orders."""
+    `message_end` (stopped), in Dify's orders. Events before the end leave as encoded frames."""
     keys = chatflow_keys(turn)
-    async for ev in turn.live.subscribe(replay, coalesce_s=STREAM_COALESCE_S):
+    frames = EventFrames(keys)
+    async for batch in turn.live.batches(replay, coalesce_s=STREAM_COALESCE_S):
+        ev = batch[-1]
         if type(ev) is not WorkflowFinished:
-            p = payload(ev, keys)
-            if p is not None:
-                yield p
+            chunk = frames.encode(batch)
+            if chunk:
+                yield chunk
             continue
+        chunk = frames.encode(batch[:-1])  # WorkflowFinished is always the last event published
+        if chunk:
+            yield chunk
         assert isinstance(ev, WorkflowFinished)  # noqa: S101 - narrowing for mypy
         end = {
             **keys.top("message_end"),

@@ -16,10 +16,10 @@ from openify.api import sse
 from openify.api.deps import AppKey, ServicesDep
 from openify.api.workflow_events import (
     STREAM_COALESCE_S,
+    EventFrames,
     StreamKeys,
     blocking_data,
     chatflow_payloads,
-    payload,
     pre_run_error,
 )
 from openify.engine.events import WorkflowFinished
@@ -64,11 +64,12 @@ def _keys(live: LiveRun) -> StreamKeys:
     )
 
 
-async def _relay(live: LiveRun, keys: StreamKeys, replay: bool = True) -> AsyncIterator[dict[str, Any]]:
-    async for ev in live.subscribe(replay, coalesce_s=STREAM_COALESCE_S):
-        p = payload(ev, keys)
-        if p is not None:
-            yield p
+async def _relay(live: LiveRun, keys: StreamKeys, replay: bool = True) -> AsyncIterator[bytes]:
+    frames = EventFrames(keys)
+    async for batch in live.batches(replay, coalesce_s=STREAM_COALESCE_S):
+        chunk = frames.encode(batch)
+        if chunk:
+            yield chunk
 
 
 async def _run(app: App, body: WorkflowRunRequest, services: Services, workflow_id: str | None) -> Response | Any:
@@ -90,7 +91,7 @@ async def _run(app: App, body: WorkflowRunRequest, services: Services, workflow_
 
 async def _started_stream(
     app: App, body: WorkflowRunRequest, services: Services, workflow_id: str | None
-) -> AsyncIterator[dict[str, Any]]:
+) -> AsyncIterator[dict[str, Any] | bytes]:
     assert body.user is not None  # noqa: S101 - checked by the route
     end_user = await services.workflows.end_user(app.id, body.user)
     start = services.workflows.start(app, end_user, body.inputs, files=body.files or [], workflow_id=workflow_id)
@@ -101,8 +102,8 @@ async def _started_stream(
         async for p in pre_run_error(exc.detail):
             yield p
         return
-    async for p in _relay(live, _keys(live)):
-        yield p
+    async for chunk in _relay(live, _keys(live)):
+        yield chunk
 
 
 @router.post("/workflows/run", summary="Run the app's published workflow")

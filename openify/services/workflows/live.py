@@ -7,14 +7,13 @@ subscriber that goes away loses nothing: the task neither waits for nor depends 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
 from openify.engine.events import WorkflowEvent, WorkflowFinished
 from openify.engine.runner import WorkflowRun as EngineRun
 from openify.storage.tables import WorkflowRun
-
-_END = None
 
 
 @dataclass(eq=False)
@@ -35,52 +34,67 @@ class LiveRun:
     events: list[WorkflowEvent] = field(default_factory=list)
     finished: WorkflowFinished | None = None
     task: asyncio.Task[None] | None = None
-    _queues: list[asyncio.Queue[WorkflowEvent | None]] = field(default_factory=list)
+    _news: asyncio.Future[None] | None = None  # resolved by the next publish or close; shared by waiters
     _done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def publish(self, event: WorkflowEvent) -> None:
+        # Subscribers read `events` through a cursor of their own: publishing is an append, and a wake-up
+        # only when someone is waiting (a queue per subscriber cost more than encoding, bench/workflow.py).
         self.events.append(event)
         if type(event) is WorkflowFinished:
             self.finished = event
-        for q in self._queues:
-            q.put_nowait(event)
+        if self._news is not None:
+            self._wake()
 
     def close(self) -> None:
         self._done.set()
-        for q in self._queues:
-            q.put_nowait(_END)
-        self._queues.clear()
+        self._wake()
+
+    def _wake(self) -> None:
+        news, self._news = self._news, None
+        if news is not None and not news.done():
+            news.set_result(None)
 
     @property
     def done(self) -> bool:
         return self._done.is_set()
 
+    async def batches(self, replay: bool = True, coalesce_s: float = 0.0) -> AsyncIterator[list[WorkflowEvent]]:
+        """Events from the start (`replay`) or from now on, until the run ends, as lists of what has piled up.
+
+        With `coalesce_s`, a batch follows the one before by that long at least: an event after a quiet spell
+        goes at once, while the events of fast nodes gather into one batch (and one socket write). The run's
+        end goes at once too."""
+        if not replay and self.done:
+            if self.finished is not None:  # it ended since the caller looked: the end is still news
+                yield [self.finished]
+            return
+        loop = asyncio.get_running_loop()
+        seen = 0 if replay else len(self.events)
+        last = -coalesce_s
+        while True:
+            if seen < len(self.events):
+                batch = self.events[seen:]
+                seen += len(batch)
+                yield batch
+                last = loop.time()
+                continue
+            if self.done:
+                return
+            if self._news is None:
+                self._news = loop.create_future()
+            await asyncio.shield(self._news)  # one waiter going away must not cancel the others' wake-up
+            wait_s = last + coalesce_s - loop.time()
+            if wait_s > 0 and not self.done:
+                with contextlib.suppress(TimeoutError):  # the run's end cuts the wait short
+                    async with asyncio.timeout(wait_s):
+                        await self._done.wait()
+
     async def subscribe(self, replay: bool = True, coalesce_s: float = 0.0) -> AsyncIterator[WorkflowEvent]:
-        """Events from the start (`replay`) or from now on, until the run ends. With `coalesce_s`, after waiting
-        for an event the subscriber lets the run go on that long, so the events of fast nodes reach it together."""
-        q: asyncio.Queue[WorkflowEvent | None] = asyncio.Queue()
-        if replay:
-            for ev in self.events:
-                q.put_nowait(ev)
-        elif self.done and self.finished is not None:
-            q.put_nowait(self.finished)  # it ended since the caller looked: the end is still news
-        if self.done:
-            q.put_nowait(_END)
-        else:
-            self._queues.append(q)
-        try:
-            while True:
-                if q.empty() and coalesce_s > 0 and not self.done:
-                    item = await q.get()
-                    await asyncio.sleep(coalesce_s)
-                else:
-                    item = await q.get()
-                if item is None:
-                    return
-                yield item
-        finally:
-            if q in self._queues:
-                self._queues.remove(q)
+        """`batches`, one event at a time."""
+        async for batch in self.batches(replay, coalesce_s):
+            for ev in batch:
+                yield ev
 
     async def wait(self) -> WorkflowFinished:
         """The run's final event (blocking mode folds the same events a stream sends)."""

@@ -15,8 +15,8 @@ from datetime import UTC, datetime
 from typing import Any
 
 import orjson
-from sqlalchemy import Table, bindparam, insert, update
-from sqlalchemy.engine import Connection
+from sqlalchemy import JSON, Table, TypeDecorator, bindparam, column, insert, table, update
+from sqlalchemy.engine import Connection, Dialect
 
 from openify.engine.events import (
     IterationCompleted,
@@ -34,10 +34,27 @@ from openify.storage.tables import NodeExecution, WorkflowRun
 from openify.storage.tables.base import utcnow
 
 FLUSH_INTERVAL_S = 0.5
-FLUSH_ROWS = 200
-_NODE: Table = NodeExecution.__table__  # type: ignore[assignment]  # declared tables are Tables
+FLUSH_ROWS = 1000
+
+
+class _EncodedJSON(TypeDecorator[str]):
+    """A JSON column written from JSON text the recorder has already encoded (orjson, on the event loop): the
+    writer thread, which holds the GIL against running workflows, then does no JSON work for it."""
+
+    impl = JSON
+    cache_ok = True
+
+    def bind_processor(self, dialect: Dialect) -> None:  # noqa: ARG002 - the signature is SQLAlchemy's
+        return None  # the value is JSON text already; PostgreSQL still gets its ::JSON cast from the impl
+
+
+_DECLARED: Table = NodeExecution.__table__  # type: ignore[assignment]  # declared tables are Tables
+_NODE = table(
+    _DECLARED.name,
+    *(column(c.name, _EncodedJSON() if isinstance(c.type, JSON) else c.type) for c in _DECLARED.columns),
+)
 _RUN: Table = WorkflowRun.__table__  # type: ignore[assignment]
-_COLUMNS = [c.name for c in _NODE.columns]
+_COLUMNS = [c.name for c in _DECLARED.columns]
 
 
 def dumps(value: Any) -> str:
@@ -57,11 +74,12 @@ def _plain(value: Any) -> Any:
     return str(value)
 
 
-def _jsonable(value: Any) -> Any:
-    """Event values (Mappings, tuples, Decimals) as plain JSON values; orjson, since this runs for every node."""
+def _jsonable(value: Any) -> str | None:
+    """Event values (Mappings, tuples, Decimals) as the JSON text of a JSON column; orjson, since this runs for
+    every node."""
     if value is None:
         return None
-    return orjson.loads(orjson.dumps(value, default=_plain, option=orjson.OPT_NON_STR_KEYS))
+    return orjson.dumps(value, default=_plain, option=orjson.OPT_NON_STR_KEYS).decode()
 
 
 def _insert_run(conn: Connection, values: dict[str, Any]) -> None:
@@ -177,6 +195,10 @@ class RunRecorder:
         values = {c.name: getattr(row, c.name) for c in _RUN.columns}
         # One Core statement: the ORM's unit of work costs more than the write itself.
         self._run_row = asyncio.create_task(self._writer.write(lambda conn: _insert_run(conn, values)))
+
+    async def run_row_stored(self) -> None:
+        if self._run_row is not None:
+            await self._run_row
 
     async def flush(self) -> None:
         if self._run_row is not None:

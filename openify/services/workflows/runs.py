@@ -236,8 +236,6 @@ class WorkflowRunService:
         )
         self._by_run[run_id], self._by_task[task_id] = live, live
         recorder = RunRecorder(self._writer, run_id, app.id)
-        # The run row is written beside the first events rather than before them: node rows and the final
-        # state wait for it, and readers that race it look at the live registry first.
         recorder.insert_run(row)
         live.task = asyncio.create_task(self._drive(live, recorder, on_finish))
         return live
@@ -264,6 +262,10 @@ class WorkflowRunService:
     async def _drive(self, live: LiveRun, recorder: RunRecorder, on_finish: OnFinish | None) -> None:
         finished: WorkflowFinished | None = None
         try:
+            # The run row is stored before the run starts: written beside a running workflow, its writer
+            # thread fought the run for the GIL and slowed it by a third (bench/workflow.py). Readers that
+            # race the write look at the live registry first.
+            await recorder.run_row_stored()
             async for ev in live.run.events():
                 recorder.on_event(ev)
                 if type(ev) is WorkflowFinished:
