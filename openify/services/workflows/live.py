@@ -62,33 +62,33 @@ class LiveRun:
     async def batches(self, replay: bool = True, coalesce_s: float = 0.0) -> AsyncIterator[list[WorkflowEvent]]:
         """Events from the start (`replay`) or from now on, until the run ends, as lists of what has piled up.
 
-        With `coalesce_s`, a batch follows the one before by that long at least: an event after a quiet spell
-        goes at once, while the events of fast nodes gather into one batch (and one socket write). The run's
-        end goes at once too."""
+        With `coalesce_s`, a batch follows the subscription's start or the batch before by that long at least:
+        a run's first events, and the events of fast nodes, gather into one batch (and one socket write), while
+        an event after a quiet spell (an LLM token) goes at once. The run's end cuts any wait short."""
         if not replay and self.done:
             if self.finished is not None:  # it ended since the caller looked: the end is still news
                 yield [self.finished]
             return
         loop = asyncio.get_running_loop()
         seen = 0 if replay else len(self.events)
-        last = -coalesce_s
+        last = loop.time()
         while True:
-            if seen < len(self.events):
-                batch = self.events[seen:]
+            if seen == len(self.events):
+                if self.done:
+                    return
+                if self._news is None:
+                    self._news = loop.create_future()
+                await asyncio.shield(self._news)  # one waiter going away must not cancel the others' wake-up
+            wait_s = last + coalesce_s - loop.time()
+            if wait_s > 0 and not self.done:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait_s):
+                        await self._done.wait()
+            batch = self.events[seen:]
+            if batch:
                 seen += len(batch)
                 yield batch
                 last = loop.time()
-                continue
-            if self.done:
-                return
-            if self._news is None:
-                self._news = loop.create_future()
-            await asyncio.shield(self._news)  # one waiter going away must not cancel the others' wake-up
-            wait_s = last + coalesce_s - loop.time()
-            if wait_s > 0 and not self.done:
-                with contextlib.suppress(TimeoutError):  # the run's end cuts the wait short
-                    async with asyncio.timeout(wait_s):
-                        await self._done.wait()
 
     async def subscribe(self, replay: bool = True, coalesce_s: float = 0.0) -> AsyncIterator[WorkflowEvent]:
         """`batches`, one event at a time."""

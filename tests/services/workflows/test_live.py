@@ -66,9 +66,9 @@ async def test_an_event_after_a_quiet_spell_goes_at_once_and_fast_ones_gather() 
             got.append((loop.time(), [ev.text for ev in batch]))  # type: ignore[union-attr]
 
     task = asyncio.create_task(subscriber())
-    await asyncio.sleep(0.05)
+    await asyncio.sleep(0.35)
     t0 = loop.time()
-    live.publish(chunk(1))  # after a quiet spell: no waiting
+    live.publish(chunk(1))  # after a quiet spell longer than coalesce_s: no waiting
     await asyncio.sleep(0.05)
     assert [texts for _, texts in got] == [["1"]]
     assert got[0][0] - t0 < 0.1
@@ -85,3 +85,31 @@ async def test_an_event_after_a_quiet_spell_goes_at_once_and_fast_ones_gather() 
     await task
     assert [texts for _, texts in got][2:] == [["7"]]
     assert got[2][0] - t1 < 0.1
+
+
+async def test_a_runs_first_events_gather_and_its_end_cuts_the_wait_short() -> None:
+    live = live_run()
+    loop = asyncio.get_running_loop()
+    got: list[tuple[float, list[str]]] = []
+
+    async def subscriber() -> None:
+        async for batch in live.batches(replay=True, coalesce_s=0.3):
+            got.append((loop.time(), [ev.text for ev in batch]))  # type: ignore[union-attr]
+
+    t0 = loop.time()
+    task = asyncio.create_task(subscriber())
+    for n in range(1, 4):  # a run's start is a burst: one batch, not three writes
+        live.publish(chunk(n))
+        await asyncio.sleep(0.01)
+    await asyncio.sleep(0.4)
+    assert [texts for _, texts in got] == [["1", "2", "3"]]
+    assert got[0][0] - t0 >= 0.29
+    task2 = asyncio.create_task(collect(live, replay=False, coalesce_s=0.3))
+    await asyncio.sleep(0.01)
+    live.publish(chunk(4))
+    t1 = loop.time()
+    live.close()  # a short run ends well within coalesce_s: its events go at once
+    await task
+    assert [texts for _, texts in got] == [["1", "2", "3"], ["4"]]
+    assert got[1][0] - t1 < 0.1
+    assert [[ev.text for ev in batch] for batch in await task2] == [["4"]]  # type: ignore[union-attr]
