@@ -34,6 +34,13 @@ async def collect(live: LiveRun, replay: bool = True, coalesce_s: float = 0.0) -
     return [batch async for batch in live.batches(replay, coalesce_s)]
 
 
+async def timed_batches(live: LiveRun, got: list[tuple[float, list[str]]], coalesce_s: float = 0.3) -> None:
+    """Records when each batch arrives, and its texts."""
+    loop = asyncio.get_running_loop()
+    async for batch in live.batches(replay=True, coalesce_s=coalesce_s):
+        got.append((loop.time(), [ev.text for ev in batch]))  # type: ignore[union-attr]
+
+
 async def test_every_subscriber_sees_every_event_once_in_order() -> None:
     live = live_run()
     live.publish(chunk(0))
@@ -60,12 +67,7 @@ async def test_an_event_after_a_quiet_spell_goes_at_once_and_fast_ones_gather() 
     live = live_run()
     loop = asyncio.get_running_loop()
     got: list[tuple[float, list[str]]] = []
-
-    async def subscriber() -> None:
-        async for batch in live.batches(replay=True, coalesce_s=0.3):
-            got.append((loop.time(), [ev.text for ev in batch]))  # type: ignore[union-attr]
-
-    task = asyncio.create_task(subscriber())
+    task = asyncio.create_task(timed_batches(live, got))
     await asyncio.sleep(0.35)
     t0 = loop.time()
     live.publish(chunk(1))  # after a quiet spell longer than coalesce_s: no waiting
@@ -91,13 +93,8 @@ async def test_a_runs_first_events_gather_and_its_end_cuts_the_wait_short() -> N
     live = live_run()
     loop = asyncio.get_running_loop()
     got: list[tuple[float, list[str]]] = []
-
-    async def subscriber() -> None:
-        async for batch in live.batches(replay=True, coalesce_s=0.3):
-            got.append((loop.time(), [ev.text for ev in batch]))  # type: ignore[union-attr]
-
     t0 = loop.time()
-    task = asyncio.create_task(subscriber())
+    task = asyncio.create_task(timed_batches(live, got))
     for n in range(1, 4):  # a run's start is a burst: one batch, not three writes
         live.publish(chunk(n))
         await asyncio.sleep(0.01)
