@@ -7,10 +7,11 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator, Mapping, Sequence
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from openify.engine.events import NodeFinished, NodeRetry, NodeStarted, WorkflowEvent
+from openify.engine.events import NodeFinished, NodeRetry, NodeStarted, NodeStatus, WorkflowEvent
 from openify.engine.node import NodeContext, NodeError, NodeResult, StreamChunk
 from openify.engine.run_state import CHUNK, DONE, EVENT, FAIL, RunAborted, RunState
 from openify.engine.streaming import ResponseCoordinator
@@ -20,6 +21,7 @@ if TYPE_CHECKING:
     from openify.engine.runner import WorkflowRunner
 
 PENDING, RUNNING, FINISHED, SKIPPED = 0, 1, 2, 3
+_EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
 class ChildRun:
@@ -254,6 +256,40 @@ class Execution:
             attempt += 1
             await asyncio.sleep(rules.retry_interval_s)
         elapsed = time.perf_counter() - t0
+
+        def finished(
+            status: NodeStatus,
+            error: str | None,
+            outputs: Mapping[str, Any],
+            metadata: Mapping[str, Any],
+            inputs: Mapping[str, Any] = _EMPTY,
+            process_data: Mapping[str, Any] = _EMPTY,
+            files: Sequence[Mapping[str, Any]] = (),
+        ) -> None:
+            if node.is_container:  # containers report through their own iteration/loop events
+                return
+            ev = NodeFinished(
+                exec_id,
+                node_id,
+                spec.type,
+                spec.title,
+                index,
+                predecessor,
+                inputs,
+                process_data,
+                outputs,
+                status,
+                error,
+                elapsed,
+                self._meta(metadata),
+                created,
+                int(time.time()),
+                files,
+                it_id,
+                loop_id,
+            )
+            q.put_nowait((EVENT, ev))
+
         if failure is None and result is not None:
             self.pool.add_outputs(node_id, result.outputs)
             tokens = result.metadata.get("total_tokens")
@@ -261,32 +297,15 @@ class Execution:
                 run.total_tokens += int(tokens)
             if self.outputs is not None and spec.type == "end":
                 self.outputs.update(result.outputs)
-            if not node.is_container:
-                q.put_nowait(
-                    (
-                        EVENT,
-                        NodeFinished(
-                            exec_id,
-                            node_id,
-                            spec.type,
-                            spec.title,
-                            index,
-                            predecessor,
-                            result.inputs,
-                            result.process_data,
-                            result.outputs,
-                            "succeeded",
-                            None,
-                            elapsed,
-                            self._meta(result.metadata),
-                            created,
-                            int(time.time()),
-                            result.files,
-                            it_id,
-                            loop_id,
-                        ),
-                    )
-                )
+            finished(
+                "succeeded",
+                None,
+                result.outputs,
+                result.metadata,
+                result.inputs,
+                result.process_data,
+                result.files,
+            )
             q.put_nowait((DONE, node_id, result.handle, False))
             return
         failure = failure or NodeError(f"Node {node_id} produced no result.")
@@ -294,32 +313,7 @@ class Execution:
         error_type = getattr(failure, "error_type", type(failure).__name__)
         strategy = rules.error_strategy
         if strategy is None:
-            if not node.is_container:
-                q.put_nowait(
-                    (
-                        EVENT,
-                        NodeFinished(
-                            exec_id,
-                            node_id,
-                            spec.type,
-                            spec.title,
-                            index,
-                            predecessor,
-                            {},
-                            {},
-                            {},
-                            "failed",
-                            message,
-                            elapsed,
-                            self._meta({}),
-                            created,
-                            int(time.time()),
-                            (),
-                            it_id,
-                            loop_id,
-                        ),
-                    )
-                )
+            finished("failed", message, {}, {})
             q.put_nowait((FAIL, node_id, message))
             return
         outputs: dict[str, Any] = {"error_message": message, "error_type": error_type}
@@ -327,32 +321,7 @@ class Execution:
             outputs = {**rules.default_value, **outputs}
         self.pool.add_outputs(node_id, outputs)
         run.exceptions += 1
-        if not node.is_container:
-            q.put_nowait(
-                (
-                    EVENT,
-                    NodeFinished(
-                        exec_id,
-                        node_id,
-                        spec.type,
-                        spec.title,
-                        index,
-                        predecessor,
-                        {},
-                        {},
-                        outputs,
-                        "exception",
-                        message,
-                        elapsed,
-                        self._meta({"error_strategy": strategy}),
-                        created,
-                        int(time.time()),
-                        (),
-                        it_id,
-                        loop_id,
-                    ),
-                )
-            )
+        finished("exception", message, outputs, {"error_strategy": strategy})
         q.put_nowait(
             (DONE, node_id, "fail-branch" if strategy == "fail-branch" else "source", strategy == "fail-branch")
         )
