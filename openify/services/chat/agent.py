@@ -206,26 +206,16 @@ class AgentRunner:
                 self._thought(_replace(step, thought=thought))
                 return
             parsed = {c.name: _arguments(c.arguments) for c in calls}
-            self._thought(
-                _replace(
-                    step,
-                    thought=thought,
-                    tool=";".join(parsed),
-                    tool_input=_dumps(parsed),
-                    tool_labels=self._labels(parsed),
-                )
+            called = _replace(
+                step,
+                thought=thought,
+                tool=";".join(parsed),
+                tool_input=_dumps(parsed),
+                tool_labels=self._labels(parsed),
             )
+            self._thought(called)
             observations = {c.name: await self._call(c.name, _arguments(c.arguments)) for c in calls}
-            self._thought(
-                _replace(
-                    step,
-                    thought=thought,
-                    tool=";".join(parsed),
-                    tool_input=_dumps(parsed),
-                    tool_labels=self._labels(parsed),
-                    observation=_dumps(observations),
-                )
-            )
+            self._thought(_replace(called, observation=_dumps(observations)))
             messages.append(ChatMessage("assistant", thought, tool_calls=calls))
             messages.extend(ChatMessage("tool", observations[c.name], tool_call_id=c.id, name=c.name) for c in calls)
 
