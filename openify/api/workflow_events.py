@@ -241,10 +241,13 @@ class EventFrames:
 
     def __init__(self, keys: StreamKeys) -> None:
         self.keys = keys
-        self._started = sse.frame_head(keys.top("node_started"))
-        self._finished = sse.frame_head(keys.top("node_finished"))
+        self._started = b""  # made by the first encode: a run shorter than the stream's window is over by then
+        self._finished = b""
 
     def encode(self, events: Sequence[WorkflowEvent]) -> bytes:
+        if not self._started:
+            self._started = sse.frame_head(self.keys.top("node_started"))
+            self._finished = sse.frame_head(self.keys.top("node_finished"))
         out: list[bytes] = []
         for ev in events:
             cls = type(ev)

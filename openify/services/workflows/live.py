@@ -7,7 +7,6 @@ subscriber that goes away loses nothing: the task neither waits for nor depends 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 
@@ -35,6 +34,7 @@ class LiveRun:
     finished: WorkflowFinished | None = None
     task: asyncio.Task[None] | None = None
     _news: asyncio.Future[None] | None = None  # resolved by the next publish or close; shared by waiters
+    _wakers: set[asyncio.Future[None]] = field(default_factory=set)  # waiters the close must wake too
     _done: asyncio.Event = field(default_factory=asyncio.Event)
 
     def publish(self, event: WorkflowEvent) -> None:
@@ -49,6 +49,9 @@ class LiveRun:
     def close(self) -> None:
         self._done.set()
         self._wake()
+        for waker in self._wakers:
+            if not waker.done():
+                waker.set_result(None)
 
     def _wake(self) -> None:
         news, self._news = self._news, None
@@ -73,22 +76,34 @@ class LiveRun:
         seen = 0 if replay else len(self.events)
         last = loop.time()
         while True:
+            # The window first, then news: a run shorter than the window wakes its stream once, at its end.
+            # Each wait is one future that a timer or the close resolves, not a timeout that cancels the
+            # task: on a run of trivial nodes the stream's wake-ups showed in the run's own time.
+            until = last + coalesce_s
+            if until > loop.time() and not self.done:
+                await self._window(loop, until)
             if seen == len(self.events):
                 if self.done:
                     return
                 if self._news is None:
                     self._news = loop.create_future()
                 await asyncio.shield(self._news)  # one waiter going away must not cancel the others' wake-up
-            wait_s = last + coalesce_s - loop.time()
-            if wait_s > 0 and not self.done:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(wait_s):
-                        await self._done.wait()
+                continue  # after a quiet spell the window has passed: the event goes at once
             batch = self.events[seen:]
-            if batch:
-                seen += len(batch)
-                yield batch
-                last = loop.time()
+            seen += len(batch)
+            yield batch
+            last = loop.time()
+
+    async def _window(self, loop: asyncio.AbstractEventLoop, until: float) -> None:
+        """Wait until `until` (loop time) or the run's end, whichever comes first."""
+        waker: asyncio.Future[None] = loop.create_future()
+        timer = loop.call_at(until, _resolve, waker)
+        self._wakers.add(waker)
+        try:
+            await waker
+        finally:
+            timer.cancel()
+            self._wakers.discard(waker)
 
     async def subscribe(self, replay: bool = True, coalesce_s: float = 0.0) -> AsyncIterator[WorkflowEvent]:
         """`batches`, one event at a time."""
@@ -104,3 +119,8 @@ class LiveRun:
 
     def stop(self) -> None:
         self.run.stop()
+
+
+def _resolve(waker: asyncio.Future[None]) -> None:
+    if not waker.done():
+        waker.set_result(None)

@@ -110,3 +110,17 @@ async def test_a_runs_first_events_gather_and_its_end_cuts_the_wait_short() -> N
     assert [texts for _, texts in got] == [["1", "2", "3"], ["4"]]
     assert got[1][0] - t1 < 0.1
     assert [[ev.text for ev in batch] for batch in await task2] == [["4"]]  # type: ignore[union-attr]
+
+
+async def test_a_subscriber_leaving_mid_window_leaves_nothing_behind() -> None:
+    live = live_run()
+    task = asyncio.create_task(collect(live, coalesce_s=10.0))
+    await asyncio.sleep(0.01)
+    live.publish(chunk(1))
+    assert len(live._wakers) == 1  # its window's wait, which the run's end would cut short
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    assert not live._wakers  # no timer or waiter of a gone stream stays with the run
+    live.close()
+    assert [[ev.text for ev in batch] for batch in await collect(live, coalesce_s=10.0)] == [["1"]]  # type: ignore[union-attr]
