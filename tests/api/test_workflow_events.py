@@ -48,6 +48,45 @@ EVENTS: list[WorkflowEvent] = [
     NodeStarted("x2", "n2", "llm", "L", 2, "n1", 4, inputs={1: "int key"}),
     NodeFinished("x2", "n2", "llm", "L", 2, "n1", {}, {}, {}, "failed", "bad", 0.5, {}, 4, 5),
     TextChunk("chunk", ["n2", "text"]),
+    # A title with %, quotes and CJK, inside a loop; then the same node again with other values.
+    NodeStarted("x3", "n3", "template-transform", '100% "完成"', 3, "n2", 6, loop_id="lp"),
+    NodeFinished(
+        "x3",
+        "n3",
+        "template-transform",
+        '100% "完成"',
+        3,
+        "n2",
+        {},
+        {},
+        {"o": "%s %d"},
+        "exception",
+        "e\u2028%",
+        1e-05,
+        {},
+        6,
+        7,
+        loop_id="lp",
+    ),
+    NodeStarted("x4", "n3", "template-transform", '100% "完成"', 4, "n2", 8, loop_id="lp"),
+    NodeFinished(
+        "x4",
+        "n3",
+        "template-transform",
+        '100% "完成"',
+        4,
+        "n2",
+        {"i": 1},
+        {"p": 2},
+        {},
+        "exception",
+        "again",
+        2.5,
+        {"m": 3},
+        8,
+        9,
+        loop_id="lp",
+    ),
     WorkflowFinished("run", "succeeded", {"o": 1}, None, 1.0, 3, 2, 0, 1, 5),
 ]
 
@@ -62,6 +101,7 @@ def test_a_batch_is_the_frames_of_its_events() -> None:
     for keys in (WORKFLOW, CHATFLOW):
         alone = b"".join(sse.encode(p) for ev in EVENTS if (p := payload(ev, keys)) is not None)
         together = EventFrames(keys).encode(EVENTS)
+        assert together == alone  # byte for byte, members in Dify's order
         assert frames(together) == frames(alone)
         assert len(frames(together)) == len(EVENTS)
     got = frames(EventFrames(WORKFLOW).encode(EVENTS))
@@ -90,4 +130,8 @@ def test_a_batch_is_the_frames_of_its_events() -> None:
     assert finished["data"]["outputs"] == {"y": 'é\n"q"'}  # type: ignore[index]
     assert finished["data"]["files"] == [{"url": "u"}]  # type: ignore[index]
     assert got[5]["data"]["inputs"] == {"1": "int key"}  # type: ignore[index]  # JSON keys are strings
+    assert [g["data"]["title"] for g in got[8:12]] == ['100% "完成"'] * 4  # type: ignore[index]
+    assert [g["data"]["error"] for g in got[9:12:2]] == ["e\u2028%", "again"]  # type: ignore[index]
+    assert got[9]["data"]["outputs"] == {"o": "%s %d"}  # type: ignore[index]
+    assert got[11]["data"]["execution_metadata"] == {"m": 3}  # type: ignore[index]
     assert "代码".encode() in EventFrames(WORKFLOW).encode(EVENTS[1:2])  # raw UTF-8, as Dify's orjson writes
