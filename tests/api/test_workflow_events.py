@@ -87,6 +87,8 @@ EVENTS: list[WorkflowEvent] = [
         9,
         loop_id="lp",
     ),
+    # msgspec refuses a bool key: this one frame is encoded the way of every other event
+    NodeFinished("x5", "n5", "code", "C", 5, "n3", {}, {}, {True: "bool key"}, "succeeded", None, 0.5, {}, 9, 9),
     WorkflowFinished("run", "succeeded", {"o": 1}, None, 1.0, 3, 2, 0, 1, 5),
 ]
 
@@ -101,8 +103,9 @@ def test_a_batch_is_the_frames_of_its_events() -> None:
     for keys in (WORKFLOW, CHATFLOW):
         alone = b"".join(sse.encode(p) for ev in EVENTS if (p := payload(ev, keys)) is not None)
         together = EventFrames(keys).encode(EVENTS)
-        assert together == alone  # byte for byte, members in Dify's order
         assert frames(together) == frames(alone)
+        # members in Dify's order too (floats may be written in another notation, with the same value)
+        assert [list(f.get("data") or f) for f in frames(together)] == [list(f.get("data") or f) for f in frames(alone)]  # type: ignore[call-overload]
         assert len(frames(together)) == len(EVENTS)
     got = frames(EventFrames(WORKFLOW).encode(EVENTS))
     started, finished = got[1], got[3]
@@ -134,4 +137,5 @@ def test_a_batch_is_the_frames_of_its_events() -> None:
     assert [g["data"]["error"] for g in got[9:12:2]] == ["e\u2028%", "again"]  # type: ignore[index]
     assert got[9]["data"]["outputs"] == {"o": "%s %d"}  # type: ignore[index]
     assert got[11]["data"]["execution_metadata"] == {"m": 3}  # type: ignore[index]
+    assert got[12]["data"]["outputs"] == {"true": "bool key"}  # type: ignore[index]  # as orjson writes it
     assert "代码".encode() in EventFrames(WORKFLOW).encode(EVENTS[1:2])  # raw UTF-8, as Dify's orjson writes
