@@ -236,8 +236,8 @@ def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
     return None
 
 
-class _StartedData(msgspec.Struct):
-    """node_started's `data`, members in Dify's order."""
+class _NodeData(msgspec.Struct):
+    """What node_started's and node_finished's `data` begin with, in Dify's order."""
 
     id: str
     node_id: str
@@ -247,6 +247,9 @@ class _StartedData(msgspec.Struct):
     predecessor_node_id: str | None
     inputs: Any
     inputs_truncated: bool
+
+
+class _StartedData(_NodeData):
     created_at: int
     extras: Any
     iteration_id: str | None
@@ -254,17 +257,7 @@ class _StartedData(msgspec.Struct):
     agent_strategy: None
 
 
-class _FinishedData(msgspec.Struct):
-    """node_finished's `data`, members in Dify's order."""
-
-    id: str
-    node_id: str
-    node_type: str
-    title: str
-    index: int
-    predecessor_node_id: str | None
-    inputs: Any
-    inputs_truncated: bool
+class _FinishedData(_NodeData):
     process_data: Any
     process_data_truncated: bool
     outputs: Any
