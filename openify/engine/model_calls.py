@@ -22,7 +22,9 @@ from openify.providers.base import (
     ToolCallDelta,
     Usage,
     UsageReport,
+    context_size,
 )
+from openify.tokens import count_tokens
 
 _SPECIAL_TOKENS = re.compile(r"<\|.*?\|>")  # Dify strips these from rendered prompts
 
@@ -54,8 +56,9 @@ def resolve(ctx: NodeContext, spec: ModelSpec) -> LLM:
     return models.llm(spec.provider, spec.name)  # raises ProviderNotInitialized: the node fails with it
 
 
-async def history(ctx: NodeContext, memory: Any) -> list[ChatMessage]:
-    """Past turns for a node's `memory` setting (chatflows only)."""
+async def history(ctx: NodeContext, memory: Any, spec: ModelSpec) -> list[ChatMessage]:
+    """Past turns for a node's `memory` setting (chatflows only): the window's turns, then as many of the newest
+    messages as fit in the tokens the node's model leaves for them."""
     if not isinstance(memory, Mapping) or ctx.run.mode != "advanced-chat" or not ctx.run.conversation_id:
         return []
     port = ctx.ports.history
@@ -63,7 +66,30 @@ async def history(ctx: NodeContext, memory: Any) -> list[ChatMessage]:
         return []
     window = memory.get("window") or {}
     limit = int(window.get("size") or 50) if window.get("enabled") else 500
-    return list(await port.messages(ctx.run.conversation_id, limit))
+    messages = list(await port.messages(ctx.run.conversation_id, limit))
+    return fit_memory(messages, memory_budget(resolve(ctx, spec), spec))
+
+
+def memory_budget(llm: LLM, spec: ModelSpec) -> int:
+    """The tokens memory may take, as Dify reckons them for a node (`_calculate_rest_token` with no prompt yet):
+    the model's context size less the answer's max_tokens."""
+    max_tokens = spec.params.get("max_tokens") or spec.params.get("max_tokens_to_sample") or 0
+    return max(context_size(llm) - int(max_tokens), 0)
+
+
+def _tokens(message: ChatMessage) -> int:
+    content = message.content
+    return count_tokens(content if isinstance(content, str) else "".join(p for p in content if isinstance(p, str)))
+
+
+def fit_memory(messages: Sequence[ChatMessage], budget: int) -> list[ChatMessage]:
+    """Dify's TokenBufferMemory: while the messages take more than `budget` tokens, the oldest goes, one message at
+    a time; the newest always stays."""
+    kept = list(messages)
+    total = sum(_tokens(m) for m in kept)
+    while total > budget and len(kept) > 1:
+        total -= _tokens(kept.pop(0))
+    return kept
 
 
 def history_text(

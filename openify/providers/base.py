@@ -189,3 +189,13 @@ async def collect(events: AsyncIterator[LLMEvent]) -> LLMResult:
             case UsageReport(reported, reason):
                 usage, finish_reason = reported, reason
     return LLMResult("".join(text), calls, usage, finish_reason)
+
+
+DEFAULT_CONTEXT_SIZE = 16_384  # a model whose providers.yaml entry gives no context_size
+
+
+def context_size(llm: LLM) -> int:
+    """The model's context window in tokens: its providers.yaml `context_size`, else DEFAULT_CONTEXT_SIZE."""
+    target = getattr(llm, "target", None)  # HttpLLM exposes its ModelTarget; other models take the default
+    size = getattr(getattr(target, "settings", None), "context_size", None)
+    return int(size) if size else DEFAULT_CONTEXT_SIZE

@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Any
 
 from openify.engine.events import NodeStarted, TextChunk
 from openify.engine.ports import Ports
 from openify.engine.runner import SystemInputs
+from openify.plugins import build_registries
+from openify.providers.config import build_providers
 from openify.providers.manager import ProviderManager
+from openify.settings import Settings
+from openify.tokens import count_tokens
 from tests.engine.conftest import (
     MemoryConversationVariables,
     MemoryHistory,
@@ -232,3 +237,39 @@ async def test_two_answers_showing_one_llm_text_both_stream_it(fake_llm: FakeLLM
     }
     out = await run_dsl(dsl, ports=Ports(models=models), system=SystemInputs(query="q", conversation_id="c"))
     assert out.finished.answer == "[hello there](hello there)"
+
+
+async def test_llm_memory_keeps_the_newest_messages_that_fit_the_models_context(
+    fake_llm: FakeLLM, tmp_path: Path
+) -> None:
+    # Dify's TokenBufferMemory: the model's context size less max_tokens is what memory may take; the oldest
+    # messages go first, one at a time.
+    fake_llm.reply("ok")
+    long_question = "请总结这段很长的历史记录。" + "苹果香蕉橙子" * 60
+    long_answer = "an older answer " * 20
+    assert count_tokens(long_question) > 300 and count_tokens(long_answer) + 10 < 300  # the test's premise
+    providers = build_providers(
+        {
+            "local": {
+                "type": "openai_compatible",
+                "base_url": fake_llm.base_url,
+                "api_key": "sk-test",
+                "max_retries": 0,
+                "models": {"gpt-4o-mini": {"context_size": 1000}},
+            }
+        },
+        default="local",
+    )
+    models = ProviderManager(Settings(_env_file=None, data_dir=tmp_path), build_registries(), providers)  # type: ignore[call-arg]
+    dsl = load_dsl("chat_llm.yml")
+    llm_node = next(n for n in dsl["workflow"]["graph"]["nodes"] if n["id"] == "llm")
+    llm_node["data"]["model"]["completion_params"]["max_tokens"] = 700  # leaves 300 tokens for memory
+    history = MemoryHistory([("hi", "hello!"), (long_question, long_answer), ("2+2?", "4")])
+    ports = Ports(models=models, knowledge=MemoryKnowledge([]), history=history)
+    try:
+        out = await run_dsl(dsl, ports=ports, system=SystemInputs(query="Next?", conversation_id="c"))
+    finally:
+        await models.aclose()
+    assert out.finished.status == "succeeded", out.finished.error
+    sent = [m["content"] for m in fake_llm.received[-1]["messages"][1:-1]]
+    assert sent == [long_answer, "2+2?", "4"]  # the window's 4 messages, less the one that did not fit

@@ -125,7 +125,7 @@ class LLMNode(Node):
             context, resources = context_text(ctx.pool.get(selector(ctx_cfg.get("variable_selector"))))
         jinja = {name: ctx.pool.get(sel) for name, sel in variables(d.get("prompt_config") or {}, "jinja2_variables")}
         memory = d.get("memory")
-        past = await history(ctx, memory)
+        past = await history(ctx, memory, spec)
         query = ""
         if isinstance(memory, Mapping):
             tpl = memory.get("query_prompt_template")

@@ -82,7 +82,7 @@ class ParameterExtractorNode(Node):
             system += "\nAnswer with only a JSON object that matches this JSON schema, nothing else:\n" + json.dumps(
                 schema, ensure_ascii=False
             )
-        messages = [ChatMessage("system", system), *await history(ctx, d.get("memory"))]
+        messages = [ChatMessage("system", system), *await history(ctx, d.get("memory"), spec)]
         messages.append(with_parts(ChatMessage("user", query), await vision_parts(ctx, d.get("vision"))))
         tools = [ToolSpec(TOOL, "Extract parameters from the natural language text", schema)] if use_tools else []
         result = await invoke(

@@ -53,7 +53,7 @@ class QuestionClassifierNode(Node):
             {"input_text": [query], "categories": cats, "classification_instructions": [instruction]},
             ensure_ascii=False,
         )
-        messages = [ChatMessage("system", SYSTEM), *await history(ctx, d.get("memory"))]
+        messages = [ChatMessage("system", SYSTEM), *await history(ctx, d.get("memory"), spec)]
         messages.append(with_parts(ChatMessage("user", user), await vision_parts(ctx, d.get("vision"))))
         result = await invoke(
             llm, LLMRequest(model=spec.name, messages=messages, params=spec.params, stop=list(spec.stop))

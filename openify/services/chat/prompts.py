@@ -7,7 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
-from openify.providers.base import ChatMessage, ContentPart, ImagePart
+from openify.providers.base import DEFAULT_CONTEXT_SIZE, ChatMessage, ContentPart, ImagePart
 from openify.services.chat.config import AppConfig
 from openify.services.chat.messages import Turn
 from openify.tokens import count_tokens
@@ -27,7 +27,6 @@ _COMPLETION_HISTORIES = (
     "Here are the chat histories between human and assistant, inside <histories></histories> XML tags.\n\n"
     "<histories>\n{histories}\n</histories>\n\n"
 )
-DEFAULT_CONTEXT_SIZE = 16_384  # models whose providers.yaml entry gives no context_size
 _DEFAULT_MAX_TOKENS = 512
 
 

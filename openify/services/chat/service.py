@@ -19,7 +19,16 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.orm import Session
 
 from openify.errors import AppUnavailable, BadRequest, InvalidParam, NotChatApp
-from openify.providers.base import LLM, ChatMessage, LLMRequest, ModelResolver, TextDelta, Usage, UsageReport
+from openify.providers.base import (
+    LLM,
+    ChatMessage,
+    LLMRequest,
+    ModelResolver,
+    TextDelta,
+    Usage,
+    UsageReport,
+    context_size,
+)
 from openify.registry import Registries
 from openify.services.chat import prompts
 from openify.services.chat.agent import AgentRunner
@@ -237,7 +246,7 @@ class ChatService:
                 prep.history,
                 context,
                 prep.files.images,
-                context_size=_context_size(llm),
+                context_size=context_size(llm),
             )
             mod = cfg.moderation
             texts = (req.query, *(v for v in inputs.values() if isinstance(v, str)))
@@ -475,13 +484,6 @@ def _unix(dt: Any) -> int:
     from datetime import UTC
 
     return int(dt.replace(tzinfo=UTC).timestamp())
-
-
-def _context_size(llm: LLM) -> int | None:
-    target = getattr(llm, "target", None)  # HttpLLM exposes its ModelTarget; others fall back to the default
-    settings = getattr(target, "settings", None)
-    size = getattr(settings, "context_size", None)
-    return int(size) if size else None
 
 
 def _estimate(messages: Sequence[ChatMessage], answer: str, started: float) -> Usage:
