@@ -14,6 +14,7 @@ from typing import Any
 
 import orjson
 from starlette.responses import StreamingResponse
+from starlette.types import Receive, Scope, Send
 
 from openify.api.errors import envelope
 from openify.errors import OpenifyError
@@ -30,6 +31,10 @@ _ITEM, _FAIL, _END, _PING = range(4)  # what `frames` finds in its queue
 Payload = Mapping[str, Any]
 Frames = bytes  # frames already encoded, passed through as they are
 ErrorKeys = Callable[[], Mapping[str, Any]]
+
+
+class LastFrames(bytes):
+    """A stream's final frames: the response sends them with its end, in one write."""
 
 
 def _as_json(value: Any) -> Any:
@@ -126,7 +131,8 @@ async def frames(
                     log.error("stream failed", exc_info=item)
                 chunk.append(error_frame(item, **(error_keys() if error_keys else {})))
             if chunk:
-                yield b"".join(chunk)
+                done = kind in (_FAIL, _END)
+                yield LastFrames(b"".join(chunk)) if done else b"".join(chunk)
             if kind == _PING:
                 yield PING
             elif kind != _ITEM:
@@ -144,6 +150,37 @@ async def frames(
                 await aclose()
 
 
+class EventStreamResponse(StreamingResponse):
+    """A `text/event-stream` response. Starlette runs every stream in an anyio task group beside a disconnect
+    listener when the server speaks ASGI < 2.4, as uvicorn does: about 50 us per response. Here one plain task
+    watches for the client leaving, and the stream stops at its next frame; the run behind it goes on either way.
+    `LastFrames` go out with the response's end, in one write."""
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:  # noqa: ARG002 - ASGI signature
+        async def client_left() -> None:
+            while (await receive())["type"] != "http.disconnect":
+                pass
+
+        watcher = asyncio.ensure_future(client_left())
+        body = self.body_iterator
+        try:
+            await send({"type": "http.response.start", "status": self.status_code, "headers": self.raw_headers})
+            async for chunk in body:
+                if watcher.done():
+                    return
+                last = type(chunk) is LastFrames
+                await send({"type": "http.response.body", "body": chunk, "more_body": not last})
+                if last:
+                    return
+            await send({"type": "http.response.body", "body": b"", "more_body": False})
+        finally:
+            watcher.cancel()
+            aclose = getattr(body, "aclose", None)
+            if aclose is not None:
+                with contextlib.suppress(Exception):
+                    await aclose()
+
+
 def response(
     source: AsyncIterator[Payload | Frames],
     *,
@@ -153,4 +190,4 @@ def response(
 ) -> StreamingResponse:
     """A `text/event-stream` response of `source`, flushed frame by frame."""
     body = frames(source, ping_interval_s=ping_interval_s, initial_ping=initial_ping, error_keys=error_keys)
-    return StreamingResponse(body, media_type=MEDIA_TYPE, headers=HEADERS)
+    return EventStreamResponse(body, media_type=MEDIA_TYPE, headers=HEADERS)

@@ -87,3 +87,51 @@ async def test_response_headers_and_flushing() -> None:
     assert r.headers["cache-control"] == "no-cache"
     assert r.headers["x-accel-buffering"] == "no"
     assert r.content == b'data: {"a":1}\n\ndata: {"b":2}\n\n'
+
+
+async def test_the_last_frames_leave_with_the_end_of_the_response() -> None:
+    sent: list[dict[str, Any]] = []
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        await asyncio.Event().wait()  # the client stays
+
+    response = sse.response(_items({"n": 1}, {"n": 2}, delay_s=0.05), initial_ping=True)
+    await response({"type": "http"}, receive, send)
+    bodies = [(m["body"], m["more_body"]) for m in sent if m["type"] == "http.response.body"]
+    # the ping at once; each frame as it comes; the last with the end of the response, in one message
+    assert bodies == [(sse.PING, True), (b'data: {"n":1}\n\n', True), (b'data: {"n":2}\n\n', False)]
+
+
+async def test_a_client_leaving_stops_the_stream_at_its_next_frame() -> None:
+    sent: list[dict[str, Any]] = []
+    left = asyncio.Event()
+    closed = asyncio.Event()
+
+    async def send(message: Any) -> None:
+        sent.append(message)
+
+    async def receive() -> Any:
+        await left.wait()
+        return {"type": "http.disconnect"}
+
+    async def endless() -> AsyncIterator[dict[str, Any]]:
+        try:
+            n = 0
+            while True:
+                n += 1
+                yield {"n": n}
+                await asyncio.sleep(0.02)
+        finally:
+            closed.set()
+
+    task = asyncio.create_task(sse.response(endless())({"type": "http"}, receive, send))
+    await asyncio.sleep(0.1)
+    left.set()
+    await asyncio.wait_for(task, 2)  # the response returns instead of streaming on
+    assert closed.is_set()  # and its source is closed, not left running
+    count = len(sent)
+    await asyncio.sleep(0.1)
+    assert len(sent) == count
