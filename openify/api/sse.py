@@ -37,8 +37,8 @@ class LastFrames(bytes):
     """A stream's final frames: the response sends them with its end, in one write."""
 
 
-def _as_json(value: Any) -> Any:
-    # Typed events' fields are Mappings: encode any mapping as an object, without copying plain dicts first.
+def as_json_object(value: Any) -> Any:
+    """The encoders' fallback: any Mapping (typed events' fields are) as an object; plain dicts never get here."""
     if isinstance(value, Mapping):
         return dict(value)
     raise TypeError(f"{type(value).__name__} is not JSON serializable")
@@ -46,10 +46,10 @@ def _as_json(value: Any) -> Any:
 
 def _dumps(value: Any) -> bytes:
     try:
-        return orjson.dumps(value, default=_as_json)
+        return orjson.dumps(value, default=as_json_object)
     except orjson.JSONEncodeError:
         # Non-string keys (a code node's int-keyed dict) are rare; the option slows every call by a third.
-        return orjson.dumps(value, default=_as_json, option=orjson.OPT_NON_STR_KEYS)
+        return orjson.dumps(value, default=as_json_object, option=orjson.OPT_NON_STR_KEYS)
 
 
 def encode(payload: Payload) -> bytes:
@@ -59,13 +59,8 @@ def encode(payload: Payload) -> bytes:
 
 def frame_head(top: Payload) -> bytes:
     """The start of a frame whose `data` object follows: `data: {<top's members>,"data":`. A stream computes it
-    once per event name and completes it with `data_frame`, instead of encoding the same members per frame."""
+    once per event name and completes it itself, instead of encoding the same members per frame."""
     return b"data: " + _dumps(top)[:-1] + b',"data":'
-
-
-def data_frame(head: bytes, data: Payload) -> bytes:
-    """The frame `head` starts, with `data` as its data object."""
-    return head + _dumps(data) + b"}\n\n"
 
 
 def error_payload(exc: BaseException, **keys: Any) -> dict[str, Any]:

@@ -7,7 +7,7 @@ node id, as Dify sends it. Workflow apps stream End output as `text_chunk`; chat
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from collections.abc import AsyncIterator, Callable, Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -273,12 +273,6 @@ class _FinishedData(_NodeData):
     loop_id: str | None
 
 
-def _mapping_as_object(value: Any) -> Any:
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
-
-
 class EventFrames:
     """One stream's encoder: a batch of events -> their SSE frames, in one bytes.
 
@@ -292,7 +286,7 @@ class EventFrames:
         self.keys = keys
         self._started = b""  # made by the first encode: a run shorter than the stream's window is over by then
         self._finished = b""
-        self._json = msgspec.json.Encoder(enc_hook=_mapping_as_object)
+        self._json = msgspec.json.Encoder(enc_hook=sse.as_json_object)
 
     def encode(self, events: Sequence[WorkflowEvent]) -> bytes:
         if not self._started:
