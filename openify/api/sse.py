@@ -169,6 +169,8 @@ class EventStreamResponse(StreamingResponse):
                     return
             await send({"type": "http.response.body", "body": b"", "more_body": False})
         finally:
+            if watcher.done() and not watcher.cancelled():
+                watcher.exception()  # a receive that failed ends the stream like a client that left
             watcher.cancel()
             aclose = getattr(body, "aclose", None)
             if aclose is not None:
