@@ -99,49 +99,85 @@ def blocking_data(ev: WorkflowFinished, keys: StreamKeys) -> dict[str, Any]:
     return data
 
 
-def _node_started(ev: NodeStarted) -> dict[str, Any]:
-    return {
-        "id": ev.id,
-        "node_id": ev.node_id,
-        "node_type": ev.node_type,
-        "title": ev.title,
-        "index": ev.index,
-        "predecessor_node_id": ev.predecessor_node_id,
-        "inputs": ev.inputs,
-        "inputs_truncated": False,
-        "created_at": ev.created_at,
-        "extras": ev.extras,
-        "iteration_id": ev.iteration_id,
-        "loop_id": ev.loop_id,
-        "agent_strategy": None,
-    }
+class _NodeData(msgspec.Struct):
+    """What node_started's and node_finished's `data` begin with, in Dify's order."""
+
+    id: str
+    node_id: str
+    node_type: str
+    title: str
+    index: int
+    predecessor_node_id: str | None
+    inputs: Any
+    inputs_truncated: bool
 
 
-def _node_finished(ev: NodeFinished | NodeRetry) -> dict[str, Any]:
-    # Mappings are left as they are: the encoder writes any Mapping as an object.
-    return {
-        "id": ev.id,
-        "node_id": ev.node_id,
-        "node_type": ev.node_type,
-        "title": ev.title,
-        "index": ev.index,
-        "predecessor_node_id": ev.predecessor_node_id,
-        "inputs": ev.inputs,
-        "inputs_truncated": False,
-        "process_data": ev.process_data,
-        "process_data_truncated": False,
-        "outputs": ev.outputs,
-        "outputs_truncated": False,
-        "status": ev.status,
-        "error": ev.error,
-        "elapsed_time": ev.elapsed_time,
-        "execution_metadata": ev.execution_metadata,
-        "created_at": ev.created_at,
-        "finished_at": ev.finished_at,
-        "files": ev.files if type(ev) is NodeFinished else (),
-        "iteration_id": ev.iteration_id,
-        "loop_id": ev.loop_id,
-    }
+class _StartedData(_NodeData):
+    created_at: int
+    extras: Any
+    iteration_id: str | None
+    loop_id: str | None
+    agent_strategy: None
+
+
+class _FinishedData(_NodeData):
+    process_data: Any
+    process_data_truncated: bool
+    outputs: Any
+    outputs_truncated: bool
+    status: str
+    error: str | None
+    elapsed_time: float
+    execution_metadata: Any
+    created_at: int
+    finished_at: int
+    files: Any
+    iteration_id: str | None
+    loop_id: str | None
+
+
+def _started_data(ev: NodeStarted) -> _StartedData:
+    return _StartedData(
+        ev.id,
+        ev.node_id,
+        ev.node_type,
+        ev.title,
+        ev.index,
+        ev.predecessor_node_id,
+        ev.inputs,
+        False,
+        ev.created_at,
+        ev.extras,
+        ev.iteration_id,
+        ev.loop_id,
+        None,
+    )
+
+
+def _finished_data(ev: NodeFinished | NodeRetry) -> _FinishedData:
+    return _FinishedData(
+        ev.id,
+        ev.node_id,
+        ev.node_type,
+        ev.title,
+        ev.index,
+        ev.predecessor_node_id,
+        ev.inputs,
+        False,
+        ev.process_data,
+        False,
+        ev.outputs,
+        False,
+        ev.status,
+        ev.error,
+        ev.elapsed_time,
+        ev.execution_metadata,
+        ev.created_at,
+        ev.finished_at,
+        ev.files if type(ev) is NodeFinished else (),
+        ev.iteration_id,
+        ev.loop_id,
+    )
 
 
 def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
@@ -157,11 +193,12 @@ def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
             }
             return {**keys.top("workflow_started"), "data": data}
         case NodeStarted():
-            return {**keys.top("node_started"), "data": _node_started(ev)}
+            return {**keys.top("node_started"), "data": msgspec.structs.asdict(_started_data(ev))}
         case NodeFinished():
-            return {**keys.top("node_finished"), "data": _node_finished(ev)}
+            return {**keys.top("node_finished"), "data": msgspec.structs.asdict(_finished_data(ev))}
         case NodeRetry():
-            return {**keys.top("node_retry"), "data": {**_node_finished(ev), "retry_index": ev.retry_index}}
+            data = {**msgspec.structs.asdict(_finished_data(ev)), "retry_index": ev.retry_index}
+            return {**keys.top("node_retry"), "data": data}
         case TextChunk():
             if keys.chat:
                 return {
@@ -236,43 +273,6 @@ def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
     return None
 
 
-class _NodeData(msgspec.Struct):
-    """What node_started's and node_finished's `data` begin with, in Dify's order."""
-
-    id: str
-    node_id: str
-    node_type: str
-    title: str
-    index: int
-    predecessor_node_id: str | None
-    inputs: Any
-    inputs_truncated: bool
-
-
-class _StartedData(_NodeData):
-    created_at: int
-    extras: Any
-    iteration_id: str | None
-    loop_id: str | None
-    agent_strategy: None
-
-
-class _FinishedData(_NodeData):
-    process_data: Any
-    process_data_truncated: bool
-    outputs: Any
-    outputs_truncated: bool
-    status: str
-    error: str | None
-    elapsed_time: float
-    execution_metadata: Any
-    created_at: int
-    finished_at: int
-    files: Any
-    iteration_id: str | None
-    loop_id: str | None
-
-
 class EventFrames:
     """One stream's encoder: a batch of events -> their SSE frames, in one bytes.
 
@@ -298,50 +298,10 @@ class EventFrames:
             cls = type(ev)
             try:
                 if cls is NodeStarted:
-                    assert isinstance(ev, NodeStarted)  # noqa: S101 - narrowing for mypy
-                    data: msgspec.Struct = _StartedData(
-                        ev.id,
-                        ev.node_id,
-                        ev.node_type,
-                        ev.title,
-                        ev.index,
-                        ev.predecessor_node_id,
-                        ev.inputs,
-                        False,
-                        ev.created_at,
-                        ev.extras,
-                        ev.iteration_id,
-                        ev.loop_id,
-                        None,
-                    )
-                    out.append(self._started + json(data) + b"}\n\n")
+                    out.append(self._started + json(_started_data(ev)) + b"}\n\n")  # type: ignore[arg-type]  # by cls
                     continue
                 if cls is NodeFinished:
-                    assert isinstance(ev, NodeFinished)  # noqa: S101
-                    data = _FinishedData(
-                        ev.id,
-                        ev.node_id,
-                        ev.node_type,
-                        ev.title,
-                        ev.index,
-                        ev.predecessor_node_id,
-                        ev.inputs,
-                        False,
-                        ev.process_data,
-                        False,
-                        ev.outputs,
-                        False,
-                        ev.status,
-                        ev.error,
-                        ev.elapsed_time,
-                        ev.execution_metadata,
-                        ev.created_at,
-                        ev.finished_at,
-                        ev.files,
-                        ev.iteration_id,
-                        ev.loop_id,
-                    )
-                    out.append(self._finished + json(data) + b"}\n\n")
+                    out.append(self._finished + json(_finished_data(ev)) + b"}\n\n")  # type: ignore[arg-type]
                     continue
             except (TypeError, msgspec.EncodeError):
                 pass

@@ -129,6 +129,31 @@ def test_a_batch_is_the_frames_of_its_events() -> None:
             "agent_strategy": None,
         },
     }
+    assert list(finished["data"]) == [  # type: ignore[call-overload]  # Dify's members, in Dify's order
+        "id",
+        "node_id",
+        "node_type",
+        "title",
+        "index",
+        "predecessor_node_id",
+        "inputs",
+        "inputs_truncated",
+        "process_data",
+        "process_data_truncated",
+        "outputs",
+        "outputs_truncated",
+        "status",
+        "error",
+        "elapsed_time",
+        "execution_metadata",
+        "created_at",
+        "finished_at",
+        "files",
+        "iteration_id",
+        "loop_id",
+    ]
+    assert list(got[2]["data"])[-2:] == ["loop_id", "retry_index"]  # type: ignore[call-overload]  # node_retry
+    assert got[2]["data"]["files"] == [] and got[2]["data"]["status"] == "retry"  # type: ignore[index]
     assert finished["data"]["inputs"] == {"a": [1, {"b": None}]}  # type: ignore[index]
     assert finished["data"]["outputs"] == {"y": 'é\n"q"'}  # type: ignore[index]
     assert finished["data"]["files"] == [{"url": "u"}]  # type: ignore[index]
