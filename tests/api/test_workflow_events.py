@@ -17,6 +17,7 @@ from openify.engine.events import (
     WorkflowFinished,
     WorkflowStarted,
 )
+from tests.api.workflow_kit import NODE_FINISHED_KEYS
 
 WORKFLOW = StreamKeys("task", "run", "wf", "eu", "sess")
 CHATFLOW = StreamKeys("task", "run", "wf", "eu", "sess", conversation_id="c", message_id="m", message_created_at=7)
@@ -129,29 +130,7 @@ def test_a_batch_is_the_frames_of_its_events() -> None:
             "agent_strategy": None,
         },
     }
-    assert list(finished["data"]) == [  # type: ignore[call-overload]  # Dify's members, in Dify's order
-        "id",
-        "node_id",
-        "node_type",
-        "title",
-        "index",
-        "predecessor_node_id",
-        "inputs",
-        "inputs_truncated",
-        "process_data",
-        "process_data_truncated",
-        "outputs",
-        "outputs_truncated",
-        "status",
-        "error",
-        "elapsed_time",
-        "execution_metadata",
-        "created_at",
-        "finished_at",
-        "files",
-        "iteration_id",
-        "loop_id",
-    ]
+    assert tuple(finished["data"]) == NODE_FINISHED_KEYS  # type: ignore[arg-type]  # in Dify's order
     assert list(got[2]["data"])[-2:] == ["loop_id", "retry_index"]  # type: ignore[call-overload]  # node_retry
     assert got[2]["data"]["files"] == [] and got[2]["data"]["status"] == "retry"  # type: ignore[index]
     assert finished["data"]["inputs"] == {"a": [1, {"b": None}]}  # type: ignore[index]

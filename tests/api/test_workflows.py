@@ -11,47 +11,19 @@ from sqlalchemy import select
 from openify.services.container import Services
 from openify.storage.tables import NodeExecution, WorkflowRun
 from tests.api.dify import assert_dify_error
-from tests.api.workflow_kit import ECHO, FAILING, code, dsl, end, sse_events, start
+from tests.api.workflow_kit import (
+    ECHO,
+    FAILING,
+    NODE_FINISHED_KEYS,
+    NODE_STARTED_KEYS,
+    code,
+    dsl,
+    end,
+    sse_events,
+    start,
+)
 from tests.conftest import import_app
 
-NODE_STARTED_KEYS = {
-    "id",
-    "node_id",
-    "node_type",
-    "title",
-    "index",
-    "predecessor_node_id",
-    "inputs",
-    "inputs_truncated",
-    "created_at",
-    "extras",
-    "iteration_id",
-    "loop_id",
-    "agent_strategy",
-}
-NODE_FINISHED_KEYS = {
-    "id",
-    "node_id",
-    "node_type",
-    "title",
-    "index",
-    "predecessor_node_id",
-    "inputs",
-    "inputs_truncated",
-    "process_data",
-    "process_data_truncated",
-    "outputs",
-    "outputs_truncated",
-    "status",
-    "error",
-    "elapsed_time",
-    "execution_metadata",
-    "created_at",
-    "finished_at",
-    "files",
-    "iteration_id",
-    "loop_id",
-}
 FINISHED_KEYS = {
     "id",
     "workflow_id",
@@ -143,8 +115,8 @@ async def test_streaming_run_sends_difys_events_in_order(client: httpx.AsyncClie
         assert (e["workflow_run_id"], e["task_id"]) == (run_id, task_id)
     started = events[1]["data"]
     assert started["id"] == run_id and started["inputs"]["name"] == "Ada" and started["reason"] == "initial"
-    assert set(events[2]["data"]) == NODE_STARTED_KEYS and events[2]["data"]["inputs"] is None
-    assert set(events[3]["data"]) == NODE_FINISHED_KEYS
+    assert tuple(events[2]["data"]) == NODE_STARTED_KEYS and events[2]["data"]["inputs"] is None
+    assert tuple(events[3]["data"]) == NODE_FINISHED_KEYS
     assert events[5]["data"]["outputs"] == {"output": "Hello Ada!"}
     assert chunk["data"] == {"text": "Hello Ada!", "from_variable_selector": ["greet", "output"]}
     fin = events[-1]["data"]

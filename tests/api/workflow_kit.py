@@ -8,6 +8,46 @@ from typing import Any
 import httpx
 import yaml
 
+# node_started's and node_finished's `data` members, in Dify's order (task_entities.py)
+NODE_STARTED_KEYS = (
+    "id",
+    "node_id",
+    "node_type",
+    "title",
+    "index",
+    "predecessor_node_id",
+    "inputs",
+    "inputs_truncated",
+    "created_at",
+    "extras",
+    "iteration_id",
+    "loop_id",
+    "agent_strategy",
+)
+NODE_FINISHED_KEYS = (
+    "id",
+    "node_id",
+    "node_type",
+    "title",
+    "index",
+    "predecessor_node_id",
+    "inputs",
+    "inputs_truncated",
+    "process_data",
+    "process_data_truncated",
+    "outputs",
+    "outputs_truncated",
+    "status",
+    "error",
+    "elapsed_time",
+    "execution_metadata",
+    "created_at",
+    "finished_at",
+    "files",
+    "iteration_id",
+    "loop_id",
+)
+
 
 def dsl(nodes: list[dict[str, Any]], edges: list[tuple[str, str]], mode: str = "workflow", **workflow: Any) -> str:
     """A DSL file of `nodes` ({id, type, ...data}) joined by `edges` (source, target)."""
