@@ -25,14 +25,7 @@ NODE_STARTED_KEYS = (
     "agent_strategy",
 )
 NODE_FINISHED_KEYS = (
-    "id",
-    "node_id",
-    "node_type",
-    "title",
-    "index",
-    "predecessor_node_id",
-    "inputs",
-    "inputs_truncated",
+    *NODE_STARTED_KEYS[:8],  # id ... inputs_truncated
     "process_data",
     "process_data_truncated",
     "outputs",
