@@ -105,12 +105,6 @@ class LiveRun:
             timer.cancel()
             self._wakers.discard(waker)
 
-    async def subscribe(self, replay: bool = True, coalesce_s: float = 0.0) -> AsyncIterator[WorkflowEvent]:
-        """`batches`, one event at a time."""
-        async for batch in self.batches(replay, coalesce_s):
-            for ev in batch:
-                yield ev
-
     async def wait(self) -> WorkflowFinished:
         """The run's final event (blocking mode folds the same events a stream sends)."""
         await self._done.wait()

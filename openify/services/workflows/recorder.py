@@ -201,8 +201,7 @@ class RunRecorder:
             await self._run_row
 
     async def flush(self) -> None:
-        if self._run_row is not None:
-            await self._run_row
+        await self.run_row_stored()
         async with self._lock:
             if not self._pending:
                 return
@@ -218,8 +217,7 @@ class RunRecorder:
         self._closed = True
         if self._timer is not None:
             self._timer.cancel()
-        if self._run_row is not None:
-            await self._run_row
+        await self.run_row_stored()
         if self._flushing is not None:
             await self._flushing
         values = {

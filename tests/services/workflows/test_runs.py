@@ -19,8 +19,8 @@ async def test_nodes_are_stored_while_the_run_goes_on(services: Services) -> Non
     app = services.apps.get(kit.app_id)
     user = await services.workflows.end_user(app.id, "u1")
     live = await services.workflows.start(app, user, {})
-    async for ev in live.subscribe():
-        if isinstance(ev, NodeStarted) and ev.node_id == "nap":
+    async for batch in live.batches():
+        if any(isinstance(ev, NodeStarted) and ev.node_id == "nap" for ev in batch):
             break
     deadline = time.monotonic() + 1.5  # the nap lasts 2 s; the recorder flushes every 0.5 s
     stored: list[tuple[str, str]] = []
@@ -50,8 +50,8 @@ async def test_recover_fails_what_a_dead_process_left_running(services: Services
     app = services.apps.get(kit.app_id)
     user = await services.workflows.end_user(app.id, "u1")
     live = await services.workflows.start(app, user, {})
-    async for ev in live.subscribe():
-        if isinstance(ev, NodeStarted) and ev.node_id == "nap":
+    async for batch in live.batches():
+        if any(isinstance(ev, NodeStarted) and ev.node_id == "nap" for ev in batch):
             break
     await asyncio.sleep(0.7)  # let the recorder store the running node
     # What a restart sees: the rows as a killed process left them.
