@@ -292,23 +292,29 @@ class EventFrames:
         if not self._started:
             self._started = sse.frame_head(self.keys.top("node_started"))
             self._finished = sse.frame_head(self.keys.top("node_finished"))
-        out: list[bytes] = []
-        json = self._json.encode
+        # One buffer the encoder writes into: a bytes per piece and a join at the end cost a third more.
+        out = bytearray()
+        encode_into = self._json.encode_into
         for ev in events:
             cls = type(ev)
+            mark = len(out)
             try:
                 if cls is NodeStarted:
-                    out.append(self._started + json(_started_data(ev)) + b"}\n\n")  # type: ignore[arg-type]  # by cls
+                    out += self._started
+                    encode_into(_started_data(ev), out, -1)  # type: ignore[arg-type]  # by cls
+                    out += b"}\n\n"
                     continue
                 if cls is NodeFinished:
-                    out.append(self._finished + json(_finished_data(ev)) + b"}\n\n")  # type: ignore[arg-type]
+                    out += self._finished
+                    encode_into(_finished_data(ev), out, -1)  # type: ignore[arg-type]
+                    out += b"}\n\n"
                     continue
             except (TypeError, msgspec.EncodeError):
-                pass
+                del out[mark:]
             p = payload(ev, self.keys)
             if p is not None:
-                out.append(sse.encode(p))
-        return b"".join(out)
+                out += sse.encode(p)
+        return bytes(out)
 
 
 # --- chatflows ------------------------------------------------------------------------------------------
