@@ -99,87 +99,6 @@ def blocking_data(ev: WorkflowFinished, keys: StreamKeys) -> dict[str, Any]:
     return data
 
 
-class _NodeData(msgspec.Struct):
-    """What node_started's and node_finished's `data` begin with, in Dify's order."""
-
-    id: str
-    node_id: str
-    node_type: str
-    title: str
-    index: int
-    predecessor_node_id: str | None
-    inputs: Any
-    inputs_truncated: bool
-
-
-class _StartedData(_NodeData):
-    created_at: int
-    extras: Any
-    iteration_id: str | None
-    loop_id: str | None
-    agent_strategy: None
-
-
-class _FinishedData(_NodeData):
-    process_data: Any
-    process_data_truncated: bool
-    outputs: Any
-    outputs_truncated: bool
-    status: str
-    error: str | None
-    elapsed_time: float
-    execution_metadata: Any
-    created_at: int
-    finished_at: int
-    files: Any
-    iteration_id: str | None
-    loop_id: str | None
-
-
-def _started_data(ev: NodeStarted) -> _StartedData:
-    return _StartedData(
-        ev.id,
-        ev.node_id,
-        ev.node_type,
-        ev.title,
-        ev.index,
-        ev.predecessor_node_id,
-        ev.inputs,
-        False,
-        ev.created_at,
-        ev.extras,
-        ev.iteration_id,
-        ev.loop_id,
-        None,
-    )
-
-
-def _finished_data(ev: NodeFinished | NodeRetry) -> _FinishedData:
-    return _FinishedData(
-        ev.id,
-        ev.node_id,
-        ev.node_type,
-        ev.title,
-        ev.index,
-        ev.predecessor_node_id,
-        ev.inputs,
-        False,
-        ev.process_data,
-        False,
-        ev.outputs,
-        False,
-        ev.status,
-        ev.error,
-        ev.elapsed_time,
-        ev.execution_metadata,
-        ev.created_at,
-        ev.finished_at,
-        ev.files if type(ev) is NodeFinished else (),
-        ev.iteration_id,
-        ev.loop_id,
-    )
-
-
 def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
     """One event's payload, or None for events this stream does not send."""
     match ev:
@@ -192,13 +111,12 @@ def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
                 "reason": "initial",
             }
             return {**keys.top("workflow_started"), "data": data}
-        case NodeStarted():
-            return {**keys.top("node_started"), "data": msgspec.structs.asdict(_started_data(ev))}
+        case NodeStarted():  # the node events' members are their `data`'s (engine/events.py)
+            return {**keys.top("node_started"), "data": msgspec.structs.asdict(ev)}
         case NodeFinished():
-            return {**keys.top("node_finished"), "data": msgspec.structs.asdict(_finished_data(ev))}
+            return {**keys.top("node_finished"), "data": msgspec.structs.asdict(ev)}
         case NodeRetry():
-            data = {**msgspec.structs.asdict(_finished_data(ev)), "retry_index": ev.retry_index}
-            return {**keys.top("node_retry"), "data": data}
+            return {**keys.top("node_retry"), "data": msgspec.structs.asdict(ev)}
         case TextChunk():
             if keys.chat:
                 return {
@@ -277,8 +195,8 @@ class EventFrames:
     """One stream's encoder: a batch of events -> their SSE frames, in one bytes.
 
     node_started and node_finished, nearly every frame of a run, share a head encoded once per stream, and
-    their `data` is a msgspec Struct encoded in C: building a payload dict per event and encoding it with
-    orjson cost a trivial node's run about twice as much (bench/workflow.py). Floats may be written in
+    their `data` is the event itself, a msgspec Struct encoded in C: building a payload dict per event and
+    encoding it with orjson cost a trivial node's run about twice as much (bench/workflow.py). Floats may be written in
     another notation than orjson's, with the same value; anything msgspec refuses (a bool dict key) goes the
     dict-and-orjson way of every other event."""
 
@@ -301,12 +219,12 @@ class EventFrames:
             try:
                 if cls is NodeStarted:
                     out += self._started
-                    encode_into(_started_data(ev), out, -1)  # type: ignore[arg-type]  # by cls
+                    encode_into(ev, out, -1)
                     out += b"}\n\n"
                     continue
                 if cls is NodeFinished:
                     out += self._finished
-                    encode_into(_finished_data(ev), out, -1)  # type: ignore[arg-type]
+                    encode_into(ev, out, -1)
                     out += b"}\n\n"
                     continue
             except (TypeError, msgspec.EncodeError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Mapping
 from types import MappingProxyType
+from typing import Any
 
 from openify.api import sse
 from openify.api.workflow_events import EventFrames, StreamKeys, payload
@@ -12,6 +14,7 @@ from openify.engine.events import (
     NodeFinished,
     NodeRetry,
     NodeStarted,
+    NodeStatus,
     TextChunk,
     WorkflowEvent,
     WorkflowFinished,
@@ -22,11 +25,83 @@ from tests.api.workflow_kit import NODE_FINISHED_KEYS
 WORKFLOW = StreamKeys("task", "run", "wf", "eu", "sess")
 CHATFLOW = StreamKeys("task", "run", "wf", "eu", "sess", conversation_id="c", message_id="m", message_created_at=7)
 
+
+def node_started(
+    exec_id: str, node_id: str, node_type: str, title: str, index: int, pred: str | None, created: int, **more: Any
+) -> NodeStarted:
+    return NodeStarted(
+        id=exec_id,
+        node_id=node_id,
+        node_type=node_type,
+        title=title,
+        index=index,
+        predecessor_node_id=pred,
+        created_at=created,
+        **more,
+    )
+
+
+def node_finished(
+    exec_id: str,
+    node_id: str,
+    node_type: str,
+    title: str,
+    index: int,
+    pred: str | None,
+    inputs: Mapping[str, Any],
+    process_data: Mapping[str, Any],
+    outputs: Mapping[Any, Any],
+    status: NodeStatus,
+    error: str | None,
+    elapsed: float,
+    metadata: Mapping[str, Any],
+    created: int,
+    done: int,
+    **more: Any,
+) -> NodeFinished:
+    return NodeFinished(
+        id=exec_id,
+        node_id=node_id,
+        node_type=node_type,
+        title=title,
+        index=index,
+        predecessor_node_id=pred,
+        inputs=inputs,
+        process_data=process_data,
+        outputs=outputs,
+        status=status,
+        error=error,
+        elapsed_time=elapsed,
+        execution_metadata=metadata,
+        created_at=created,
+        finished_at=done,
+        **more,
+    )
+
+
+RETRY = NodeRetry(
+    id="x1",
+    node_id="n1",
+    node_type="code",
+    title="代码",
+    index=1,
+    predecessor_node_id=None,
+    inputs={},
+    process_data={},
+    outputs={},
+    error="boom",
+    elapsed_time=0.1,
+    execution_metadata={},
+    created_at=2,
+    finished_at=3,
+    retry_index=0,
+)
+
 EVENTS: list[WorkflowEvent] = [
     WorkflowStarted("run", {"q": "你好"}, 1),
-    NodeStarted("x1", "n1", "code", "代码", 1, None, 2, extras=MappingProxyType({"k": 1})),
-    NodeRetry("x1", "n1", "code", "代码", 1, None, {}, {}, {}, "boom", 0.1, {}, 2, 3, 0),
-    NodeFinished(
+    node_started("x1", "n1", "code", "代码", 1, None, 2, extras=MappingProxyType({"k": 1})),
+    RETRY,
+    node_finished(
         "x1",
         "n1",
         "code",
@@ -42,16 +117,16 @@ EVENTS: list[WorkflowEvent] = [
         {"total_tokens": 3},
         2,
         3,
-        ({"url": "u"},),
+        files=({"url": "u"},),
         iteration_id="it",
     ),
     IterationNext("it", "it", "iteration", "Loop", 0, 4),
-    NodeStarted("x2", "n2", "llm", "L", 2, "n1", 4, inputs={1: "int key"}),
-    NodeFinished("x2", "n2", "llm", "L", 2, "n1", {}, {}, {}, "failed", "bad", 0.5, {}, 4, 5),
+    node_started("x2", "n2", "llm", "L", 2, "n1", 4, inputs={1: "int key"}),
+    node_finished("x2", "n2", "llm", "L", 2, "n1", {}, {}, {}, "failed", "bad", 0.5, {}, 4, 5),
     TextChunk("chunk", ["n2", "text"]),
     # A title with %, quotes and CJK, inside a loop; then the same node again with other values.
-    NodeStarted("x3", "n3", "template-transform", '100% "完成"', 3, "n2", 6, loop_id="lp"),
-    NodeFinished(
+    node_started("x3", "n3", "template-transform", '100% "完成"', 3, "n2", 6, loop_id="lp"),
+    node_finished(
         "x3",
         "n3",
         "template-transform",
@@ -69,8 +144,8 @@ EVENTS: list[WorkflowEvent] = [
         7,
         loop_id="lp",
     ),
-    NodeStarted("x4", "n3", "template-transform", '100% "完成"', 4, "n2", 8, loop_id="lp"),
-    NodeFinished(
+    node_started("x4", "n3", "template-transform", '100% "完成"', 4, "n2", 8, loop_id="lp"),
+    node_finished(
         "x4",
         "n3",
         "template-transform",
@@ -89,7 +164,7 @@ EVENTS: list[WorkflowEvent] = [
         loop_id="lp",
     ),
     # msgspec refuses a bool key: this one frame is encoded the way of every other event
-    NodeFinished("x5", "n5", "code", "C", 5, "n3", {}, {}, {True: "bool key"}, "succeeded", None, 0.5, {}, 9, 9),
+    node_finished("x5", "n5", "code", "C", 5, "n3", {}, {}, {True: "bool key"}, "succeeded", None, 0.5, {}, 9, 9),
     WorkflowFinished("run", "succeeded", {"o": 1}, None, 1.0, 3, 2, 0, 1, 5),
 ]
 
