@@ -25,6 +25,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.start()
+        await services.stops.start()
         # What is loaded by now (routes, registries, tables: about 190,000 objects) lives as long as the server.
         # Left to the collector, each full collection walked all of it: a pause of about 100 ms in every
         # request and run, once in a few hundred requests (bench/workflow.py). Frozen, they are never walked.
@@ -33,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             gc.unfreeze()
+            await services.stops.close()
             await services.models.aclose()
             services.stop()
 

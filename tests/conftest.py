@@ -25,6 +25,7 @@ REPO = Path(__file__).resolve().parent.parent
 DSL_DIR = REPO.parent / "shared" / "data" / "dsl"
 TEST_DSL_DIR = Path(__file__).resolve().parent / "dsl"
 PG_URL = os.environ.get("OPENIFY_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test")  # noqa: TID251
+REDIS_URL = os.environ.get("OPENIFY_TEST_REDIS_URL", "redis://127.0.0.1:6379/0")  # noqa: TID251
 IN_CI = bool(os.environ.get("CI"))  # noqa: TID251
 
 pytest_plugins = ["tests.fake_llm.fixtures"]
@@ -36,6 +37,20 @@ def _pg_reachable() -> bool:
             return True
     except OSError:
         return False
+
+
+@pytest.fixture
+def redis_url() -> str:
+    """The real Redis on the machine (CI starts it)."""
+    import redis
+
+    try:
+        redis.Redis.from_url(REDIS_URL, socket_connect_timeout=1).ping()
+    except redis.RedisError:
+        if IN_CI:
+            pytest.fail(f"Redis at {REDIS_URL} is not reachable; CI must test on it")
+        pytest.skip("Redis is not reachable (outside CI)")
+    return REDIS_URL
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

@@ -13,6 +13,7 @@ from openify.services.chat import ChatService, build_chat
 from openify.services.end_users import EndUserService
 from openify.services.keys import KeyService
 from openify.services.knowledge import KnowledgeService
+from openify.services.stops import StopRelay, TaskStop
 from openify.services.workflows.chatflows import ChatflowService
 from openify.services.workflows.runs import WorkflowRunService, workflow_service
 from openify.settings import Settings
@@ -34,6 +35,7 @@ class Services:
     chatflows: ChatflowService = field(init=False)
     jobs: JobRunner = field(init=False)
     knowledge: KnowledgeService = field(init=False)
+    stops: StopRelay = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = self.registries.job_runners.get(self.settings.job_runner)(self.db, self.settings)
@@ -42,8 +44,21 @@ class Services:
             self.db, self.registries, self.models, self.settings, self.end_users, self.blobs, self
         )
         self.chatflows = ChatflowService(
-            self.db, self.workflows, self.end_users, namer=lambda app, cid, query: self.chat.name_new_conversation(app, cid, query)
+            self.db,
+            self.workflows,
+            self.end_users,
+            namer=lambda app, cid, query: self.chat.name_new_conversation(app, cid, query),
         )
+        self.stops = StopRelay(self.settings.redis_url, self._apply_stop)
+
+    async def _apply_stop(self, request: TaskStop) -> None:
+        """A stop of a task this process runs, with the checks of its kind; other task ids are ignored."""
+        if request.kind == "workflow":
+            self.workflows.stop(request.task_id)  # Dify does not check the user here
+        elif request.kind == "chatflow":
+            await self.chatflows.stop(request.app_id, request.user, request.task_id)
+        else:
+            self.chat.stop(request.app_id, request.user, request.task_id)
 
     @cached_property
     def chat(self) -> ChatService:

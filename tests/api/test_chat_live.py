@@ -151,6 +151,46 @@ def test_stop_ends_the_stream_within_a_second_and_stores_the_partial_answer(
     assert stored[0]["answer"] == streamed and stored[0]["status"] == "normal"
 
 
+def test_a_stop_reaches_a_chat_in_another_server_process(
+    tmp_path: Path, database_url: str, redis_url: str, fake_llm: FakeLLM
+) -> None:
+    """Two servers on one database and one Redis; the stop lands on the one that does not run the generation,
+    and is checked there as it would be locally: another user's stop is ignored."""
+    servers = []
+    try:
+        for name in ("runner", "other"):
+            data = tmp_path / name
+            data.mkdir()
+            (data / "providers.yaml").write_text(providers_yaml(fake_llm), encoding="utf-8")
+            servers.append(start_server(data, database_url, {"OPENIFY_REDIS_URL": redis_url}))
+            if name == "runner":
+                out = servers[0].cli("app", "import", str(CHAT_DSL))
+                assert out.returncode == 0, out.stderr
+                key = json.loads(out.stdout)["api_key"]
+        headers = {"Authorization": f"Bearer {key}"}
+        runner, other = (s.base_url + "/v1" for s in servers)
+        full = " ".join(f"word{i}" for i in range(100))
+        fake_llm.reply(full)
+        fake_llm.token_latency_s = 0.1  # 10 s for the whole answer
+        body = {"inputs": {}, "query": "long", "response_mode": "streaming", "user": "u1", "auto_generate_name": False}
+        resp, lines, first = _stream_until_first(runner, headers, body)
+        stop = f"{other}/chat-messages/{first['task_id']}/stop"
+        assert httpx.post(stop, headers=headers, json={"user": "intruder"}).json() == {"result": "success"}
+        time.sleep(0.5)  # the intruder's stop is ignored in the runner too: words keep coming meanwhile
+        started = time.monotonic()
+        assert httpx.post(stop, headers=headers, json={"user": "u1"}).json() == {"result": "success"}
+        events = [json.loads(line[6:]) for line in lines if line.startswith("data: ")]
+        elapsed = time.monotonic() - started
+        resp.close()
+        assert elapsed < 1.0 and events[-1]["event"] == "message_end"
+        streamed = first["answer"] + "".join(e.get("answer", "") for e in events if e["event"] == "message")
+        assert 0 < len(streamed) < len(full)
+        assert len(streamed) > len("word0 word1 word2 word3")  # it went on through the intruder's stop
+    finally:
+        for server in servers:
+            stop_server(server)
+
+
 def test_client_disconnect_still_completes_and_stores(live: tuple[LiveServer, str], fake_llm: FakeLLM) -> None:
     server, key = live
     base, headers = server.base_url + "/v1", {"Authorization": f"Bearer {key}"}

@@ -8,7 +8,9 @@ import signal
 from pathlib import Path
 
 import httpx
+import redis
 
+from openify.services.stops import CHANNEL
 from tests.api.dify import assert_dify_error
 from tests.api.workflow_kit import SLOW, EventReader, code, dsl, sse_events, start
 from tests.conftest import LiveServer, start_server, stop_server
@@ -44,6 +46,44 @@ async def test_stop_ends_a_live_run_as_stopped(live_server: LiveServer, tmp_path
         assert unknown.json() == {"result": "success"}
         missing_user = await client.post(f"/v1/workflows/tasks/{task_id}/stop", headers=auth, json={})
         assert_dify_error(missing_user, 400, "invalid_param")
+
+
+async def test_a_stop_reaches_a_run_in_another_server_process(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    """Two servers on one database and one Redis: the stop lands on the one that does not run the task."""
+    env = {"OPENIFY_REDIS_URL": redis_url}
+    runner = start_server(tmp_path / "runner", database_url, env)
+    try:
+        auth = _import(runner, tmp_path, SLOW)
+        other = start_server(tmp_path / "other", database_url, env)
+        try:
+            with redis.Redis.from_url(redis_url) as r:  # garbage on the channel is ignored, and listening goes on
+                assert r.publish(CHANNEL, b"not a stop") >= 2
+            body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
+            async with (
+                httpx.AsyncClient(base_url=runner.base_url, timeout=30) as client,
+                httpx.AsyncClient(base_url=other.base_url, timeout=30) as elsewhere,
+            ):
+                async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
+                    reader = EventReader(r)
+                    await reader.until("node_started")
+                    started = await reader.until("node_started")  # the 2 s code node is running now
+                    task_id = started[-1]["task_id"]
+                    stop = await elsewhere.post(
+                        f"/v1/workflows/tasks/{task_id}/stop", headers=auth, json={"user": "u1"}
+                    )
+                    assert stop.json() == {"result": "success"}
+                    rest = await reader.until()
+                fin = rest[-1]
+                assert fin["event"] == "workflow_finished"
+                assert fin["data"]["status"] == "stopped" and fin["data"]["elapsed_time"] < 1.8
+                stored = (await elsewhere.get(f"/v1/workflows/run/{fin['workflow_run_id']}", headers=auth)).json()
+                assert stored["status"] == "stopped"
+        finally:
+            stop_server(other)
+    finally:
+        stop_server(runner)
 
 
 async def test_disconnect_does_not_stop_the_run_and_events_resume(live_server: LiveServer, tmp_path: Path) -> None:

@@ -14,6 +14,7 @@ from openify.engine.events import WorkflowFinished
 from openify.errors import InvalidParam, NotChatApp
 from openify.services.chat import TurnRequest
 from openify.services.chat.service import CHAT_MODES
+from openify.services.stops import StopKind, TaskStop
 from openify.services.workflows.chatflows import TurnUsage
 
 router = APIRouter(tags=["chat"])
@@ -72,8 +73,6 @@ async def stop_chat(task_id: str, body: UserBody, ctx: AppKey, services: Service
     app = ctx.app
     if app.mode not in (*CHAT_MODES, "advanced-chat"):
         raise NotChatApp()
-    if app.mode == "advanced-chat":
-        await services.chatflows.stop(app, body.user, task_id)
-        return {"result": "success"}
-    services.chat.stop(app, body.user, task_id)
+    kind: StopKind = "chatflow" if app.mode == "advanced-chat" else "chat"
+    await services.stops.stop(TaskStop(kind, app.id, body.user, task_id))
     return {"result": "success"}

@@ -12,6 +12,7 @@ from openify.api.deps import AppKey, ServicesDep
 from openify.api.schemas.chat import CompletionMessageRequest, UserBody, blocking_body, json_bytes, stream_payloads
 from openify.errors import AppUnavailable
 from openify.services.chat import TurnRequest
+from openify.services.stops import TaskStop
 
 router = APIRouter(tags=["completion"])
 
@@ -41,5 +42,5 @@ async def completion_messages(body: CompletionMessageRequest, ctx: AppKey, servi
 async def stop_completion(task_id: str, body: UserBody, ctx: AppKey, services: ServicesDep) -> dict[str, str]:
     if ctx.app.mode != "completion":
         raise AppUnavailable()
-    services.chat.stop(ctx.app, body.user, task_id)
+    await services.stops.stop(TaskStop("chat", ctx.app.id, body.user, task_id))
     return {"result": "success"}

@@ -25,6 +25,7 @@ from openify.api.workflow_events import (
 from openify.engine.events import WorkflowFinished
 from openify.errors import InvalidParam, NotFound, NotWorkflowApp
 from openify.services.container import Services
+from openify.services.stops import TaskStop
 from openify.services.workflows.chatflows import ChatflowTurn, TurnUsage
 from openify.services.workflows.live import LiveRun
 from openify.services.workflows.runs import LogFilters, unix
@@ -124,7 +125,7 @@ async def stop_workflow_task(task_id: str, body: StopRequest, ctx: AppKey, servi
         raise NotWorkflowApp()
     if not body.user:
         raise InvalidParam(_USER_REQUIRED)
-    services.workflows.stop(task_id)  # Dify does not check the user here
+    await services.stops.stop(TaskStop("workflow", ctx.app.id, body.user, task_id))
     return {"result": "success"}
 
 

@@ -439,10 +439,10 @@ class ChatService:
         await asyncio.to_thread(self.messages.set_suggested, msg.id, questions)
         return questions
 
-    def stop(self, app: App, user: str, task_id: str) -> None:
-        end_user_id = self.find_end_user_id(app.id, user)
+    def stop(self, app_id: str, user: str | None, task_id: str) -> None:
+        end_user_id = self.find_end_user_id(app_id, user)
         if end_user_id is not None:
-            self.running.stop(task_id, end_user_id, app.id)
+            self.running.stop(task_id, end_user_id, app_id)
 
 
 def _conversation_missing() -> Exception:

@@ -187,9 +187,11 @@ class ChatflowService:
             row.message_tokens, row.answer_tokens = u.prompt_tokens, u.completion_tokens
             row.provider_response_latency = u.latency
 
-    async def stop(self, app: App, user: str, task_id: str) -> None:
+    async def stop(self, app_id: str, user: str | None, task_id: str) -> None:
         """Stop a live turn of this app's end user; anything else is a silent no-op, as in Dify."""
-        end_user = self._end_users.find(app.id, user)
         live = self._runs.live_by_task(task_id)
-        if live is not None and end_user is not None and live.app_id == app.id and live.end_user_id == end_user.id:
+        if live is None or live.app_id != app_id or not user:
+            return
+        end_user = self._end_users.find(app_id, user)
+        if end_user is not None and live.end_user_id == end_user.id:
             live.stop()
