@@ -23,6 +23,7 @@ log = logging.getLogger("openify.stops")
 
 CHANNEL = "openify:stops"
 RETRY_S = 1.0  # between attempts to listen again after Redis went away
+PUBLISH_TIMEOUT_S = 2.0  # a stop request waits no longer on an unreachable Redis
 
 StopKind = Literal["workflow", "chat", "chatflow"]
 
@@ -48,23 +49,28 @@ class StopRelay:
         self._listener: asyncio.Task[None] | None = None
 
     async def start(self) -> None:
-        """Subscribe before the server takes requests, so no stop published afterwards is missed."""
+        """Subscribe before the server takes requests, so no stop published afterwards is missed. A Redis that
+        is down does not keep the server from starting: stops are local until it answers."""
         if not self._url:
             return
-        self._client = aioredis.from_url(self._url)
+        self._client = aioredis.from_url(self._url, socket_connect_timeout=PUBLISH_TIMEOUT_S)
         self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        await self._pubsub.subscribe(CHANNEL)
-        self._listener = asyncio.create_task(self._listen(self._pubsub), name="openify-stop-relay")
+        subscribed = True
+        try:
+            await self._pubsub.subscribe(CHANNEL)
+        except RedisError:
+            log.error("Redis at OPENIFY_REDIS_URL is unreachable; stops stay local until it answers", exc_info=True)
+            subscribed = False
+        self._listener = asyncio.create_task(self._listen(self._pubsub, subscribed), name="openify-stop-relay")
 
     async def stop(self, request: TaskStop) -> None:
         await self._apply(request)
         if self._client is None:
             return
+        message = msgspec.json.encode(msgspec.structs.replace(request, origin=self._origin))
         try:
-            await self._client.publish(
-                CHANNEL, msgspec.json.encode(msgspec.structs.replace(request, origin=self._origin))
-            )
-        except RedisError:
+            await asyncio.wait_for(self._client.publish(CHANNEL, message), PUBLISH_TIMEOUT_S)
+        except (RedisError, TimeoutError):
             log.warning("stop of task %s not relayed: Redis is unreachable", request.task_id, exc_info=True)
 
     async def close(self) -> None:
@@ -79,10 +85,13 @@ class StopRelay:
         if self._client is not None:
             await self._client.aclose()
 
-    async def _listen(self, pubsub: Any) -> None:
+    async def _listen(self, pubsub: Any, subscribed: bool) -> None:
         decode = msgspec.json.Decoder(TaskStop).decode
         while True:
             try:
+                if not subscribed:
+                    await pubsub.subscribe(CHANNEL)
+                    subscribed = True
                 async for message in pubsub.listen():
                     try:
                         request = decode(message["data"])
@@ -97,8 +106,5 @@ class StopRelay:
                         log.exception("applying a relayed stop of task %s failed", request.task_id)
             except RedisError:
                 log.warning("stop relay lost Redis; listening again in %.0f s", RETRY_S, exc_info=True)
+                subscribed = False
                 await asyncio.sleep(RETRY_S)
-                try:
-                    await pubsub.subscribe(CHANNEL)
-                except RedisError:
-                    continue

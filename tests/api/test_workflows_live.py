@@ -86,6 +86,25 @@ async def test_a_stop_reaches_a_run_in_another_server_process(
         stop_server(runner)
 
 
+async def test_a_server_whose_redis_is_down_starts_and_stops_its_own_runs(tmp_path: Path, database_url: str) -> None:
+    server = start_server(tmp_path / "s", database_url, {"OPENIFY_REDIS_URL": "redis://127.0.0.1:1/0"})
+    try:
+        auth = _import(server, tmp_path, SLOW)
+        body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
+        async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
+            async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
+                reader = EventReader(r)
+                await reader.until("node_started")
+                started = await reader.until("node_started")
+                path = f"/v1/workflows/tasks/{started[-1]['task_id']}/stop"
+                stop = await client.post(path, headers=auth, json={"user": "u1"})
+                assert stop.json() == {"result": "success"}
+                rest = await reader.until()
+        assert rest[-1]["data"]["status"] == "stopped"
+    finally:
+        stop_server(server)
+
+
 async def test_disconnect_does_not_stop_the_run_and_events_resume(live_server: LiveServer, tmp_path: Path) -> None:
     auth = _import(live_server, tmp_path, SLOW)
     body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
