@@ -34,6 +34,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             gc.unfreeze()
+            await services.workflows.shutdown()  # live runs end as failed, stored by their own recorders
             await services.stops.close()
             await services.models.aclose()
             services.stop()

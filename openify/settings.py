@@ -88,9 +88,17 @@ class Settings(BaseSettings):
         description="Answer DELETE /conversations/{id} with 200 {'result':'success'} as older Dify did, not 204.",
     )
     redis_url: str | None = Field(
-        default=None, description="Redis URL; set it when several server processes run: a stop then reaches any of them."
+        default=None,
+        description="Redis URL; set it when several server processes run: a stop then reaches any of them.",
     )
-    job_runner: str = Field(default="inprocess", description="Background job runner: inprocess (built in) or a plugin's.")
+    instance_lease_s: float = Field(
+        default=30.0,
+        gt=0,
+        description="Seconds a server process may go without a heartbeat before another fails its running work.",
+    )
+    job_runner: str = Field(
+        default="inprocess", description="Background job runner: inprocess (built in) or a plugin's."
+    )
     job_workers: int = Field(default=2, ge=1, le=64, description="Worker threads of the in-process job runner.")
     job_lease_s: float = Field(
         default=30.0, gt=0, description="Seconds a claimed job is held without a heartbeat before another worker resumes it."

@@ -11,6 +11,7 @@ from openify.registry import Registries
 from openify.services.apps import AppService
 from openify.services.chat import ChatService, build_chat
 from openify.services.end_users import EndUserService
+from openify.services.instances import Instances
 from openify.services.keys import KeyService
 from openify.services.knowledge import KnowledgeService
 from openify.services.stops import StopRelay, TaskStop
@@ -36,6 +37,7 @@ class Services:
     jobs: JobRunner = field(init=False)
     knowledge: KnowledgeService = field(init=False)
     stops: StopRelay = field(init=False)
+    instances: Instances = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = self.registries.job_runners.get(self.settings.job_runner)(self.db, self.settings)
@@ -50,6 +52,9 @@ class Services:
             namer=lambda app, cid, query: self.chat.name_new_conversation(app, cid, query),
         )
         self.stops = StopRelay(self.settings.redis_url, self._apply_stop)
+        # Recoverers are looked up when called: `chat` is built on first use.
+        recoverers = [lambda alive: self.chat.messages.recover(alive), self.workflows.recover]
+        self.instances = Instances(self.db, self.settings.instance_lease_s, recoverers)
 
     async def _apply_stop(self, request: TaskStop) -> None:
         """A stop of a task this process runs, with the checks of its kind; other task ids are ignored."""
@@ -83,11 +88,12 @@ class Services:
         """Connections and migrations: run in the server's lifespan, never at import."""
         self.settings.data_dir.mkdir(parents=True, exist_ok=True)
         self.db.upgrade()
-        self.chat.messages.recover()  # turns a killed server left `running` end as errors
-        self.workflows.recover()  # runs left `running` by a killed server are failed, never left open
+        # Turns and runs left `running` by a server process that is gone end as errors, never left open.
+        self.instances.start()
         self.jobs.start()  # resumes jobs a killed server left queued or running
 
     def stop(self) -> None:
+        self.instances.stop()
         self.jobs.stop()
         self.knowledge.close()
         self.models.close()

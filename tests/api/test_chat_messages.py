@@ -6,6 +6,7 @@ import httpx
 import sqlalchemy as sa
 
 from openify.services.container import Services
+from openify.services.instances import INSTANCE_ID
 from tests.api import chatkit
 from tests.api.chatkit import blocking, streaming
 from tests.api.dify import assert_dify_error
@@ -119,6 +120,7 @@ async def test_a_turn_left_running_by_a_killed_server_ends_as_error(
     services.chat.messages.save_answer(body["message_id"], "half an ans")
     with services.db.engine.begin() as c:  # as a server killed mid-answer leaves it
         c.execute(sa.text("UPDATE messages SET status = 'running' WHERE id = :id"), {"id": body["message_id"]})
+    assert services.chat.messages.recover([INSTANCE_ID]) == 0  # its process is alive: another's start leaves it
     assert services.chat.messages.recover() == 1
     q = {"conversation_id": body["conversation_id"], "user": "u1"}
     stored = (await client.get("/v1/messages", headers=chat.auth, params=q)).json()["data"][0]

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import signal
@@ -155,6 +156,52 @@ async def test_run_killed_with_the_server_is_failed_on_restart(tmp_path: Path, d
             assert [d["id"] for d in logs["data"]] == [run_id]
     finally:
         stop_server(server)
+
+
+async def test_a_second_server_leaves_the_first_ones_runs_alone_and_fails_them_when_it_dies(
+    tmp_path: Path, database_url: str
+) -> None:
+    """Two processes on one database: one starting does not fail the other's live run; one killed has its live
+    run failed by the other, without a restart."""
+    first = start_server(tmp_path / "first", database_url)
+    second: LiveServer | None = None
+    try:
+        auth = _import(first, tmp_path, SLOW.replace("time.sleep(2)", "time.sleep(6)"))  # outlasts a server's start
+        body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
+        async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as client:
+            async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
+                reader = EventReader(r)
+                await reader.until("node_started")
+                running = await reader.until("node_started")  # the 6 s code node is running now
+                second = start_server(tmp_path / "second", database_url, {"OPENIFY_INSTANCE_LEASE_S": "1.5"})
+                async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as other:
+                    path = f"/v1/workflows/run/{running[-1]['workflow_run_id']}"
+                    assert (await other.get(path, headers=auth)).json()["status"] == "running"
+                rest = await reader.until()
+            fin = rest[-1]
+            assert fin["event"] == "workflow_finished" and fin["data"]["status"] == "succeeded"
+            async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as other:
+                stored = (await other.get(f"/v1/workflows/run/{fin['workflow_run_id']}", headers=auth)).json()
+                assert stored["status"] == "succeeded" and stored["error"] is None
+                # Now the first dies mid-run; the second fails that run at its next beat.
+                async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
+                    reader = EventReader(r)
+                    await reader.until("node_started")
+                    run_id = (await reader.until("node_started"))[-1]["workflow_run_id"]
+                    os.kill(first.process.pid, signal.SIGKILL)
+                first.process.wait()
+                detail = (await other.get(f"/v1/workflows/run/{run_id}", headers=auth)).json()
+                assert detail["status"] == "running"  # stored as the first left it
+                for _ in range(50):
+                    await asyncio.sleep(0.1)
+                    detail = (await other.get(f"/v1/workflows/run/{run_id}", headers=auth)).json()
+                    if detail["status"] != "running":
+                        break
+                assert detail["status"] == "failed" and detail["error"] == "The server stopped before the run finished."
+    finally:
+        stop_server(first)
+        if second is not None:
+            stop_server(second)
 
 
 SLOW_CHAT = dsl(

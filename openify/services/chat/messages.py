@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Collection, Mapping, Sequence
 from dataclasses import dataclass
 from decimal import Decimal
 from typing import Any, cast
@@ -13,6 +13,7 @@ from sqlalchemy import select
 from openify.errors import NotFound
 from openify.providers.base import Usage
 from openify.services.chat.conversations import ConversationService, Page
+from openify.services.instances import INSTANCE_ID
 from openify.storage.db import Database
 from openify.storage.tables import Conversation, Message, MessageFeedback
 from openify.storage.tables.base import new_id, utcnow
@@ -96,6 +97,7 @@ class MessageService:
             workflow_run_id=workflow_run_id,
             created_at=now,
             updated_at=now,
+            instance_id=INSTANCE_ID,
         )
 
     def create(self, conversation: Conversation, query: str, inputs: Mapping[str, Any], **fields: Any) -> Message:
@@ -147,13 +149,15 @@ class MessageService:
         with self._db.engine.begin() as c:  # one Core statement: no Session, no unit of work
             c.execute(sa.update(table).where(table.c.id == message_id).values(**values))
 
-    def recover(self) -> int:
-        """Messages a killed server left `running` end as errors, their partial answers kept."""
+    def recover(self, alive: Collection[str] = ()) -> int:
+        """Messages left `running` by a process not among `alive` (server instance ids; no owner counts as
+        left) end as errors, their partial answers kept."""
         table = cast(sa.Table, Message.__table__)
+        owner = table.c.instance_id
         with self._db.engine.begin() as c:
             result = c.execute(
                 sa.update(table)
-                .where(table.c.status == "running")
+                .where(table.c.status == "running", sa.or_(owner.is_(None), owner.not_in(alive)))
                 .values(status="error", error="The server stopped before the answer was finished.")
             )
         return int(result.rowcount or 0)

@@ -14,7 +14,7 @@ import logging
 import time
 import uuid
 from collections import OrderedDict
-from collections.abc import Awaitable, Callable, Mapping, Sequence
+from collections.abc import Awaitable, Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
@@ -33,6 +33,7 @@ from openify.registry import Registries
 from openify.security.sandbox import Sandbox
 from openify.security.ssrf import GuardedHttpClient
 from openify.services.end_users import EndUserService
+from openify.services.instances import INSTANCE_ID
 from openify.services.workflows.files import WorkflowFiles
 from openify.services.workflows.live import LiveRun
 from openify.services.workflows.ports import WorkflowPorts
@@ -219,6 +220,7 @@ class WorkflowRunService:
             created_from="service-api",
             created_at=utcnow(),
             finished_at=None,
+            instance_id=INSTANCE_ID,
         )
         run = runner.start(run_inputs, system, run_id=run_id)
         live = LiveRun(
@@ -311,22 +313,22 @@ class WorkflowRunService:
             t.cancel()
         await asyncio.gather(*tasks, return_exceptions=True)
 
-    def recover(self) -> int:
-        """Mark runs and node executions left `running` by a dead process as failed; returns how many runs."""
+    def recover(self, alive: Collection[str] = ()) -> int:
+        """Fail the runs and node executions left `running` by a process that is not among `alive` (server
+        instance ids; runs with no owner count as left); returns how many runs."""
         now = utcnow()
         runs: Table = WorkflowRun.__table__  # type: ignore[assignment]  # declared tables are Tables
         nodes: Table = NodeExecution.__table__  # type: ignore[assignment]
+        left = and_(runs.c.status == "running", or_(runs.c.instance_id.is_(None), runs.c.instance_id.not_in(alive)))
         with self._db.engine.begin() as conn:
-            n = conn.execute(
-                update(runs)
-                .where(runs.c.status == "running")
-                .values(status="failed", error=KILLED_ERROR, finished_at=now)
-            ).rowcount
             conn.execute(
                 update(nodes)
-                .where(nodes.c.status == "running")
+                .where(nodes.c.status == "running", nodes.c.run_id.in_(select(runs.c.id).where(left)))
                 .values(status="failed", error=KILLED_ERROR, finished_at=now)
             )
+            n = conn.execute(
+                update(runs).where(left).values(status="failed", error=KILLED_ERROR, finished_at=now)
+            ).rowcount
         if n:
             log.warning("marked %d interrupted workflow run(s) as failed", n)
         return int(n)

@@ -2,6 +2,7 @@
 
 from openify.storage.tables.apps import ApiKey, App, EndUser
 from openify.storage.tables.base import Base
+from openify.storage.tables.instances import ServerInstance
 from openify.storage.tables.jobs import Job
 from openify.storage.tables.knowledge import (
     ChildChunk,
@@ -18,6 +19,6 @@ from openify.storage.tables.chat import Conversation, Message, MessageFeedback, 
 
 __all__ = [
     "ChildChunk", "Dataset", "DatasetMetadataField", "DatasetProcessRule", "DatasetTag", "DatasetTagBinding",
-    "Document", "Job", "Segment",
+    "Document", "Job", "Segment", "ServerInstance",
     "Conversation", "Message", "MessageFeedback", "UploadFile",
     "ApiKey", "App", "Base", "ConversationVariable", "EndUser", "NodeExecution", "WorkflowRun", "WorkflowVersion"]

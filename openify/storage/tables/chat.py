@@ -62,6 +62,8 @@ class Message(Base):
     workflow_run_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = created_column()  # type: ignore[assignment]
     updated_at: Mapped[datetime] = updated_column()  # type: ignore[assignment]
+    # The server process generating it (server_instances.id); a running message whose process is gone ends.
+    instance_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 Index("ix_messages_conversation", Message.conversation_id, Message.created_at)

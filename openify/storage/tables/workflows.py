@@ -56,6 +56,8 @@ class WorkflowRun(Base):
     message_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
     created_at: Mapped[datetime] = created_column()  # type: ignore[assignment]
     finished_at: Mapped[datetime | None] = mapped_column(DateTime, nullable=True)
+    # The server process running it (server_instances.id); a running run whose process is gone is failed.
+    instance_id: Mapped[str | None] = mapped_column(String(36), nullable=True)
 
 
 class NodeExecution(Base):

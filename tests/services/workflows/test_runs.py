@@ -9,6 +9,7 @@ from sqlalchemy import select
 
 from openify.engine.events import NodeStarted
 from openify.services.container import Services
+from openify.services.instances import INSTANCE_ID
 from openify.storage.tables import NodeExecution, WorkflowRun
 from tests.api.workflow_kit import SLOW
 from tests.conftest import import_app
@@ -54,6 +55,7 @@ async def test_recover_fails_what_a_dead_process_left_running(services: Services
         if any(isinstance(ev, NodeStarted) and ev.node_id == "nap" for ev in batch):
             break
     await asyncio.sleep(0.7)  # let the recorder store the running node
+    assert services.workflows.recover([INSTANCE_ID]) == 0  # its process is alive: another's start leaves it
     # What a restart sees: the rows as a killed process left them.
     assert services.workflows.recover() == 1
     with services.db.session() as s:
