@@ -174,10 +174,18 @@ async def test_a_second_server_leaves_the_first_ones_runs_alone_and_fails_them_w
                 await reader.until("node_started")
                 running = await reader.until("node_started")  # the 6 s code node is running now
                 second = start_server(tmp_path / "second", database_url, {"OPENIFY_INSTANCE_LEASE_S": "1.5"})
+                run_id = running[-1]["workflow_run_id"]
                 async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as other:
-                    path = f"/v1/workflows/run/{running[-1]['workflow_run_id']}"
+                    path = f"/v1/workflows/run/{run_id}"
                     assert (await other.get(path, headers=auth)).json()["status"] == "running"
-                rest = await reader.until()
+                    # Resumed through the process that does not run it: the stream ends with the run's end.
+                    resumed, rest = await asyncio.gather(
+                        other.get(f"/v1/workflow/{run_id}/events", headers=auth, params={"user": "u1"}),
+                        reader.until(),
+                    )
+                ends = [e for e in sse_events(resumed.text) if e["event"] != "ping"]
+                assert [e["event"] for e in ends] == ["workflow_finished"]
+                assert ends[0]["data"]["status"] == "succeeded" and ends[0]["data"]["outputs"] == {"done": "yes"}
             fin = rest[-1]
             assert fin["event"] == "workflow_finished" and fin["data"]["status"] == "succeeded"
             async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as other:
