@@ -6,7 +6,10 @@ import asyncio
 import json
 import os
 import signal
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
 from pathlib import Path
+from typing import Any
 
 import httpx
 import redis
@@ -25,15 +28,22 @@ def _import(server: LiveServer, tmp_path: Path, text: str) -> dict[str, str]:
     return {"Authorization": f"Bearer {json.loads(r.stdout)['api_key']}"}
 
 
+@asynccontextmanager
+async def napping(client: httpx.AsyncClient, auth: dict[str, str]) -> AsyncIterator[tuple[EventReader, dict[str, Any]]]:
+    """A streamed run of u1's whose code node naps now: its reader, and the nap's node_started frame."""
+    body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
+    async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
+        reader = EventReader(r)
+        await reader.until("node_started")
+        started = await reader.until("node_started")
+        yield reader, started[-1]
+
+
 async def test_stop_ends_a_live_run_as_stopped(live_server: LiveServer, tmp_path: Path) -> None:
     auth = _import(live_server, tmp_path, SLOW)
-    body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
     async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as client:
-        async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
-            reader = EventReader(r)
-            await reader.until("node_started")
-            started = await reader.until("node_started")  # the 2 s code node is running now
-            task_id = started[-1]["task_id"]
+        async with napping(client, auth) as (reader, nap):  # the 2 s code node is running now
+            task_id = nap["task_id"]
             stop = await client.post(f"/v1/workflows/tasks/{task_id}/stop", headers=auth, json={"user": "someone-else"})
             assert stop.json() == {"result": "success"}
             rest = await reader.until()
@@ -61,16 +71,12 @@ async def test_a_stop_reaches_a_run_in_another_server_process(
         try:
             with redis.Redis.from_url(redis_url) as r:  # garbage on the channel is ignored, and listening goes on
                 assert r.publish(CHANNEL, b"not a stop") >= 2
-            body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
             async with (
                 httpx.AsyncClient(base_url=runner.base_url, timeout=30) as client,
                 httpx.AsyncClient(base_url=other.base_url, timeout=30) as elsewhere,
             ):
-                async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
-                    reader = EventReader(r)
-                    await reader.until("node_started")
-                    started = await reader.until("node_started")  # the 2 s code node is running now
-                    task_id = started[-1]["task_id"]
+                async with napping(client, auth) as (reader, nap):  # the 2 s code node is running now
+                    task_id = nap["task_id"]
                     stop = await elsewhere.post(
                         f"/v1/workflows/tasks/{task_id}/stop", headers=auth, json={"user": "u1"}
                     )
@@ -91,13 +97,9 @@ async def test_a_server_whose_redis_is_down_starts_and_stops_its_own_runs(tmp_pa
     server = start_server(tmp_path / "s", database_url, {"OPENIFY_REDIS_URL": "redis://127.0.0.1:1/0"})
     try:
         auth = _import(server, tmp_path, SLOW)
-        body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-            async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
-                reader = EventReader(r)
-                await reader.until("node_started")
-                started = await reader.until("node_started")
-                path = f"/v1/workflows/tasks/{started[-1]['task_id']}/stop"
+            async with napping(client, auth) as (reader, nap):
+                path = f"/v1/workflows/tasks/{nap['task_id']}/stop"
                 stop = await client.post(path, headers=auth, json={"user": "u1"})
                 assert stop.json() == {"result": "success"}
                 rest = await reader.until()
@@ -134,13 +136,9 @@ async def test_run_killed_with_the_server_is_failed_on_restart(tmp_path: Path, d
     server = start_server(tmp_path / "live", database_url)
     try:
         auth = _import(server, tmp_path, SLOW)
-        body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
         async with httpx.AsyncClient(base_url=server.base_url, timeout=30) as client:
-            async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
-                reader = EventReader(r)
-                await reader.until("node_started")
-                running = await reader.until("node_started")
-                run_id = running[-1]["workflow_run_id"]
+            async with napping(client, auth) as (_, nap):
+                run_id = nap["workflow_run_id"]
                 os.kill(server.process.pid, signal.SIGKILL)
         server.process.wait()
     finally:
@@ -167,14 +165,10 @@ async def test_a_second_server_leaves_the_first_ones_runs_alone_and_fails_them_w
     second: LiveServer | None = None
     try:
         auth = _import(first, tmp_path, SLOW.replace("time.sleep(2)", "time.sleep(6)"))  # outlasts a server's start
-        body = {"inputs": {}, "user": "u1", "response_mode": "streaming"}
         async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as client:
-            async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
-                reader = EventReader(r)
-                await reader.until("node_started")
-                running = await reader.until("node_started")  # the 6 s code node is running now
+            async with napping(client, auth) as (reader, nap):  # the 6 s code node is running now
                 second = start_server(tmp_path / "second", database_url, {"OPENIFY_INSTANCE_LEASE_S": "1.5"})
-                run_id = running[-1]["workflow_run_id"]
+                run_id = nap["workflow_run_id"]
                 async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as other:
                     path = f"/v1/workflows/run/{run_id}"
                     assert (await other.get(path, headers=auth)).json()["status"] == "running"
@@ -192,10 +186,8 @@ async def test_a_second_server_leaves_the_first_ones_runs_alone_and_fails_them_w
                 stored = (await other.get(f"/v1/workflows/run/{fin['workflow_run_id']}", headers=auth)).json()
                 assert stored["status"] == "succeeded" and stored["error"] is None
                 # Now the first dies mid-run; the second fails that run at its next beat.
-                async with client.stream("POST", "/v1/workflows/run", headers=auth, json=body) as r:
-                    reader = EventReader(r)
-                    await reader.until("node_started")
-                    run_id = (await reader.until("node_started"))[-1]["workflow_run_id"]
+                async with napping(client, auth) as (_, nap):
+                    run_id = nap["workflow_run_id"]
                     os.kill(first.process.pid, signal.SIGKILL)
                 first.process.wait()
                 detail = (await other.get(f"/v1/workflows/run/{run_id}", headers=auth)).json()
