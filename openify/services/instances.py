@@ -27,7 +27,19 @@ from openify.storage.tables.base import utcnow
 log = logging.getLogger("openify.instances")
 
 INSTANCE_ID = str(uuid.uuid4())  # this process
-HOST = socket.gethostname()[:255]
+
+
+def _host() -> str:
+    """Where a pid means this process's pids: the host name and, on Linux, the pid namespace (containers on one
+    host may share its name, but not their pids)."""
+    try:
+        namespace = os.readlink("/proc/self/ns/pid")
+    except OSError:
+        namespace = ""
+    return f"{socket.gethostname()} {namespace}".strip()[:255]
+
+
+HOST = _host()
 
 Recoverer = Callable[[Collection[str]], int]  # fails the running work whose owner is not among these ids
 
