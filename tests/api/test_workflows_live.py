@@ -16,7 +16,7 @@ import redis
 
 from openify.services.stops import CHANNEL
 from tests.api.dify import assert_dify_error
-from tests.api.workflow_kit import SLOW, EventReader, code, dsl, sse_events, start
+from tests.api.workflow_kit import NODE_FINISHED_KEYS, SLOW, EventReader, code, dsl, sse_events, start
 from tests.conftest import LiveServer, start_server, stop_server
 
 
@@ -172,14 +172,39 @@ async def test_a_second_server_leaves_the_first_ones_runs_alone_and_fails_them_w
                 async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as other:
                     path = f"/v1/workflows/run/{run_id}"
                     assert (await other.get(path, headers=auth)).json()["status"] == "running"
-                    # Resumed through the process that does not run it: the stream ends with the run's end.
-                    resumed, rest = await asyncio.gather(
-                        other.get(f"/v1/workflow/{run_id}/events", headers=auth, params={"user": "u1"}),
+                    # Resumed through the process that does not run it: the run's stored rows, as they come.
+                    events = f"/v1/workflow/{run_id}/events"
+                    snapshot = {"user": "u1", "include_state_snapshot": "true"}
+                    resumed, from_now, rest = await asyncio.gather(
+                        other.get(events, headers=auth, params=snapshot),
+                        other.get(events, headers=auth, params={"user": "u1"}),
                         reader.until(),
                     )
-                ends = [e for e in sse_events(resumed.text) if e["event"] != "ping"]
-                assert [e["event"] for e in ends] == ["workflow_finished"]
-                assert ends[0]["data"]["status"] == "succeeded" and ends[0]["data"]["outputs"] == {"done": "yes"}
+                live = [e for e in reader.seen if e["event"] not in ("ping", "text_chunk")]
+                stored = [e for e in sse_events(resumed.text) if e["event"] != "ping"]
+                assert [(e["event"], e["data"].get("node_id")) for e in stored] == [
+                    (e["event"], e["data"].get("node_id")) for e in live
+                ]
+                for got, sent in zip(stored, live, strict=True):
+                    assert list(got) == list(sent) and list(got["data"]) == list(sent["data"])
+                    assert got["task_id"] == sent["task_id"] and got["data"]["id"] == sent["data"]["id"]
+                    if got["event"] == "node_finished":
+                        assert tuple(got["data"]) == NODE_FINISHED_KEYS
+                        assert (got["data"]["status"], got["data"]["outputs"]) == (
+                            sent["data"]["status"],
+                            sent["data"]["outputs"],
+                        )
+                assert stored[-1]["data"]["status"] == "succeeded" and stored[-1]["data"]["outputs"] == {"done": "yes"}
+                # Without the snapshot, what happens from now on: the nap's end, the end node, the run's end.
+                later = [
+                    (e["event"], e["data"].get("node_id")) for e in sse_events(from_now.text) if e["event"] != "ping"
+                ]
+                assert later == [
+                    ("node_finished", "nap"),
+                    ("node_started", "end"),
+                    ("node_finished", "end"),
+                    ("workflow_finished", None),
+                ]
             fin = rest[-1]
             assert fin["event"] == "workflow_finished" and fin["data"]["status"] == "succeeded"
             async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as other:

@@ -14,6 +14,7 @@ from starlette.responses import Response
 
 from openify.api import sse
 from openify.api.deps import AppKey, ServicesDep
+from openify.api.stored_runs import stored_progress
 from openify.api.workflow_events import (
     STREAM_COALESCE_S,
     EventFrames,
@@ -32,7 +33,6 @@ from openify.services.workflows.runs import LogFilters, unix
 from openify.storage.tables import App, WorkflowRun
 
 router = APIRouter(tags=["workflows"])
-ELSEWHERE_POLL_S = 0.5  # how often a resumed stream of a run in another process looks for its end
 
 _USER_REQUIRED = "Arg user must be provided."
 
@@ -247,18 +247,6 @@ async def _finished_only(row: WorkflowRun) -> AsyncIterator[dict[str, Any]]:
     yield {"event": "workflow_finished", "task_id": row.id, "workflow_run_id": row.id, "data": data}
 
 
-async def _finished_when_done(services: Services, app_id: str, run_id: str) -> AsyncIterator[dict[str, Any]]:
-    """A run live in another process: its end, once stored. Its events in between are not relayed across
-    processes; if that process dies, the others fail the run within its lease, and this ends too."""
-    while True:
-        row = await asyncio.to_thread(services.workflows.get_run, app_id, run_id)
-        if row.status != "running":
-            async for frame in _finished_only(row):
-                yield frame
-            return
-        await asyncio.sleep(ELSEWHERE_POLL_S)
-
-
 @router.get("/workflow/{workflow_run_id}/events", summary="Resume a workflow run's event stream")
 async def get_workflow_events(
     workflow_run_id: str, ctx: AppKey, services: ServicesDep, q: Annotated[_EventsQuery, Query()]
@@ -276,7 +264,8 @@ async def get_workflow_events(
         raise NotFound("Workflow run not found.")
     live = services.workflows.live(workflow_run_id)
     if live is None and row.status == "running":  # running in another server process
-        return sse.response(_finished_when_done(services, ctx.app_id, workflow_run_id), initial_ping=True)
+        stored = stored_progress(services, ctx.app_id, workflow_run_id, replay=q.include_state_snapshot)
+        return sse.response(stored, initial_ping=True)
     if live is None or live.done:
         return sse.response(_finished_only(services.workflows.get_run(ctx.app_id, workflow_run_id)))
     if live.message_id is not None and live.conversation_id is not None:  # a chatflow turn: its own end order
