@@ -12,6 +12,7 @@ from __future__ import annotations
 import asyncio
 import json
 from collections.abc import AsyncIterator
+from typing import Any
 
 from openify.api.workflow_events import EventFrames, StreamKeys
 from openify.engine.events import NodeFinished, NodeStarted, WorkflowEvent, WorkflowFinished, WorkflowStarted
@@ -26,29 +27,28 @@ def _keys(row: WorkflowRun) -> StreamKeys:
     return StreamKeys(row.task_id, row.id, row.workflow_id, row.created_by, row.created_by_session_id)
 
 
+def _node(n: NodeExecution) -> dict[str, Any]:
+    """What a node row's node_started and node_finished share."""
+    return {
+        "id": n.id,
+        "node_id": n.node_id,
+        "node_type": n.node_type,
+        "title": n.title,
+        "index": n.index,
+        "predecessor_node_id": n.predecessor_node_id,
+        "iteration_id": n.iteration_id,
+        "loop_id": n.loop_id,
+    }
+
+
 def _started(n: NodeExecution) -> NodeStarted:
-    return NodeStarted(
-        id=n.id,
-        node_id=n.node_id,
-        node_type=n.node_type,
-        title=n.title,
-        index=n.index,
-        predecessor_node_id=n.predecessor_node_id,
-        created_at=unix(n.created_at) or 0,
-        iteration_id=n.iteration_id,
-        loop_id=n.loop_id,
-    )
+    return NodeStarted(**_node(n), created_at=unix(n.created_at) or 0)
 
 
 def _finished(n: NodeExecution) -> NodeFinished:
     created = unix(n.created_at) or 0
     return NodeFinished(
-        id=n.id,
-        node_id=n.node_id,
-        node_type=n.node_type,
-        title=n.title,
-        index=n.index,
-        predecessor_node_id=n.predecessor_node_id,
+        **_node(n),
         inputs=n.inputs or {},
         process_data=n.process_data or {},
         outputs=n.outputs or {},
@@ -58,8 +58,6 @@ def _finished(n: NodeExecution) -> NodeFinished:
         execution_metadata=n.execution_metadata or {},
         created_at=created,
         finished_at=unix(n.finished_at) or created,
-        iteration_id=n.iteration_id,
-        loop_id=n.loop_id,
     )
 
 
