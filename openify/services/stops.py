@@ -104,6 +104,8 @@ class StopRelay:
                         await self._apply(request)
                     except Exception:  # one bad stop must not end the listening
                         log.exception("applying a relayed stop of task %s failed", request.task_id)
+                subscribed = False  # the subscription ended without an error: take it again
+                await asyncio.sleep(RETRY_S)
             except RedisError:
                 log.warning("stop relay lost Redis; listening again in %.0f s", RETRY_S, exc_info=True)
                 subscribed = False

@@ -132,6 +132,9 @@ class StopRegistry:
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
 
+    def __contains__(self, task_id: str) -> bool:
+        return task_id in self._running
+
     def stop(self, task_id: str, end_user_id: str, app_id: str) -> None:
         """Stop a generation of this end user; anyone else's task id is silently ignored, as in Dify."""
         gen = self._running.get(task_id)

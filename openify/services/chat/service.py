@@ -440,6 +440,8 @@ class ChatService:
         return questions
 
     def stop(self, app_id: str, user: str | None, task_id: str) -> None:
+        if task_id not in self.running:  # another process's, or over: no lookup (relayed stops reach every process)
+            return
         end_user_id = self.find_end_user_id(app_id, user)
         if end_user_id is not None:
             self.running.stop(task_id, end_user_id, app_id)
