@@ -14,7 +14,7 @@ import json
 from collections.abc import AsyncIterator
 from typing import Any
 
-from openify.api.workflow_events import EventFrames, StreamKeys
+from openify.api.workflow_events import EventFrames, StreamKeys, finished_data
 from openify.engine.events import NodeFinished, NodeStarted, WorkflowEvent, WorkflowFinished, WorkflowStarted
 from openify.services.container import Services
 from openify.services.workflows.runs import unix
@@ -61,13 +61,20 @@ def _finished(n: NodeExecution) -> NodeFinished:
     )
 
 
+def run_outputs(row: WorkflowRun) -> dict[str, Any]:
+    """A stored run's outputs: none while it runs."""
+    if row.status == "running" or not row.outputs:
+        return {}
+    value = json.loads(row.outputs)
+    return value if isinstance(value, dict) else {}
+
+
 def _run_finished(row: WorkflowRun) -> WorkflowFinished:
-    outputs = json.loads(row.outputs) if row.outputs else {}
     created = unix(row.created_at) or 0
     return WorkflowFinished(
         workflow_run_id=row.id,
         status=row.status,  # type: ignore[arg-type]  # a finished run's status is a run status
-        outputs=outputs if isinstance(outputs, dict) else {},
+        outputs=run_outputs(row),
         error=row.error,
         elapsed_time=row.elapsed_time,
         total_tokens=row.total_tokens,
@@ -76,6 +83,12 @@ def _run_finished(row: WorkflowRun) -> WorkflowFinished:
         created_at=created,
         finished_at=unix(row.finished_at) or created,
     )
+
+
+def finished_frame(row: WorkflowRun) -> dict[str, Any]:
+    """A finished run resumed: one workflow_finished whose task_id is the run id (Dify's resume path)."""
+    keys = StreamKeys(row.id, row.id, row.workflow_id, row.created_by, row.created_by_session_id)
+    return {**keys.top("workflow_finished"), "data": finished_data(_run_finished(row), keys)}
 
 
 async def stored_progress(services: Services, app_id: str, run_id: str, replay: bool) -> AsyncIterator[bytes]:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import json
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Annotated, Any, Literal
@@ -14,7 +13,7 @@ from starlette.responses import Response
 
 from openify.api import sse
 from openify.api.deps import AppKey, ServicesDep
-from openify.api.stored_runs import stored_progress
+from openify.api.stored_runs import finished_frame, run_outputs, stored_progress
 from openify.api.workflow_events import (
     STREAM_COALESCE_S,
     EventFrames,
@@ -130,13 +129,6 @@ async def stop_workflow_task(task_id: str, body: StopRequest, ctx: AppKey, servi
     return {"result": "success"}
 
 
-def _outputs(row: WorkflowRun) -> dict[str, Any]:
-    if row.status == "running" or not row.outputs:
-        return {}
-    value = json.loads(row.outputs)
-    return value if isinstance(value, dict) else {}
-
-
 @router.get("/workflows/run/{workflow_run_id}", summary="A workflow run's status and result")
 def get_workflow_run(workflow_run_id: str, ctx: AppKey, services: ServicesDep) -> dict[str, Any]:
     if ctx.app.mode not in ("workflow", "advanced-chat"):
@@ -147,7 +139,7 @@ def get_workflow_run(workflow_run_id: str, ctx: AppKey, services: ServicesDep) -
         "workflow_id": row.workflow_id,
         "status": row.status,
         "inputs": row.inputs,
-        "outputs": _outputs(row),
+        "outputs": run_outputs(row),
         "error": row.error,
         "total_steps": row.total_steps,
         "total_tokens": row.total_tokens,
@@ -228,23 +220,7 @@ class _EventsQuery(BaseModel):
 
 
 async def _finished_only(row: WorkflowRun) -> AsyncIterator[dict[str, Any]]:
-    data: dict[str, Any] = {
-        "id": row.id,
-        "workflow_id": row.workflow_id,
-        "status": row.status,
-        "outputs": _outputs(row),
-        "error": row.error,
-        "elapsed_time": row.elapsed_time,
-        "total_tokens": row.total_tokens,
-        "total_steps": row.total_steps,
-        "created_by": {"id": row.created_by, "user": row.created_by_session_id},
-        "created_at": unix(row.created_at),
-        "finished_at": unix(row.finished_at),
-        "exceptions_count": row.exceptions_count,
-        "files": [],
-    }
-    # A finished run gets one frame whose task_id is the run id (Dify's resume path).
-    yield {"event": "workflow_finished", "task_id": row.id, "workflow_run_id": row.id, "data": data}
+    yield finished_frame(row)
 
 
 @router.get("/workflow/{workflow_run_id}/events", summary="Resume a workflow run's event stream")
