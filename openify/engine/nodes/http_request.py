@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import base64
 import json
+import mimetypes
+import posixpath
 from collections.abc import Mapping
+from email.message import EmailMessage
 from typing import Any
+from urllib.parse import urlsplit
 
 from openify.engine.node import Node, NodeContext, NodeError, NodeResult, selector
 from openify.engine.variables import is_file
@@ -37,6 +41,18 @@ def _is_file_response(headers: Mapping[str, str]) -> bool:
     if ctype.startswith(("text/", "application/json", "application/xml", "application/javascript")):
         return False
     return ctype.startswith(_FILE_TYPES)
+
+
+def _file_name(disposition: str, url: str, mime: str) -> str:
+    """A downloaded file's name: Content-Disposition's (RFC 6266, `filename*` included), else the URL's last
+    segment; with an extension from its type when it has none, as Dify names its tool files."""
+    header = EmailMessage()
+    header["Content-Disposition"] = disposition
+    name = (header.get_filename() if disposition else None) or urlsplit(url).path.rstrip("/").rsplit("/", 1)[-1]
+    name = posixpath.basename(name.replace("\\", "/")) or "file"
+    if not posixpath.splitext(name)[1]:
+        name += mimetypes.guess_extension(mime) or ""
+    return name
 
 
 def _masked(ctx: NodeContext, headers: Mapping[str, str]) -> dict[str, str]:
@@ -155,9 +171,10 @@ class HttpRequestNode(Node):
         files_out: list[Any] = []
         text = resp.text
         if _is_file_response(resp_headers) and ctx.ports.files is not None:
-            ctype = {k.lower(): v for k, v in resp_headers.items()}.get("content-type", "application/octet-stream")
-            name = url.rstrip("/").rsplit("/", 1)[-1] or "file"
-            files_out.append(await ctx.ports.files.save(resp.body, name, ctype.split(";")[0]))
+            lower = {k.lower(): v for k, v in resp_headers.items()}
+            mime = lower.get("content-type", "application/octet-stream").split(";")[0].strip()
+            name = _file_name(lower.get("content-disposition", ""), url, mime)
+            files_out.append(await ctx.ports.files.save(resp.body, name, mime))
             text = ""
         outputs = {"status_code": resp.status_code, "body": text, "headers": resp_headers, "files": files_out}
         return NodeResult(outputs=outputs, process_data={"request": request_info}, files=files_out)
