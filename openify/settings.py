@@ -103,7 +103,14 @@ class Settings(BaseSettings):
     job_lease_s: float = Field(
         default=30.0, gt=0, description="Seconds a claimed job is held without a heartbeat before another worker resumes it."
     )
-    files_url: str = Field(default="", description="Public base URL used in file links; empty uses the request's host.")
+    files_url: str = Field(
+        default="",
+        description="Public base URL of file links (Dify's FILES_URL). Empty: upload and document download links use "
+        "the request's host, and the signed links of message and workflow files are relative (/files/...), as Dify's.",
+    )
+    files_access_timeout: int = Field(
+        default=300, gt=0, description="Seconds a signed file link stays valid (Dify's FILES_ACCESS_TIMEOUT)."
+    )
 
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENIFY_OPENAI_API_KEY", "OPENAI_API_KEY"),

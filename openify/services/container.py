@@ -8,12 +8,14 @@ from functools import cached_property
 from openify.jobs.base import JobRunner
 from openify.providers.manager import ProviderManager
 from openify.registry import Registries
+from openify.security.file_links import FileLinks
 from openify.services.apps import AppService
 from openify.services.chat import ChatService, build_chat
 from openify.services.end_users import EndUserService
 from openify.services.instances import Instances
 from openify.services.keys import KeyService
 from openify.services.knowledge import KnowledgeService
+from openify.services.signing_keys import signing_key
 from openify.services.stops import StopRelay, TaskStop
 from openify.services.workflows.chatflows import ChatflowService
 from openify.services.workflows.runs import WorkflowRunService, workflow_service
@@ -32,6 +34,7 @@ class Services:
     end_users: EndUserService
     blobs: BlobStore
     models: ProviderManager
+    file_links: FileLinks = field(init=False)
     workflows: WorkflowRunService = field(init=False)
     chatflows: ChatflowService = field(init=False)
     jobs: JobRunner = field(init=False)
@@ -41,9 +44,12 @@ class Services:
 
     def __post_init__(self) -> None:
         self.jobs = self.registries.job_runners.get(self.settings.job_runner)(self.db, self.settings)
+        self.file_links = FileLinks(
+            lambda: signing_key(self.blobs, "file-links"), self.settings.files_url, self.settings.files_access_timeout
+        )
         self.knowledge = KnowledgeService(self.settings, self.registries, self.db, self.blobs, self.models, self.jobs)
         self.workflows = workflow_service(
-            self.db, self.registries, self.models, self.settings, self.end_users, self.blobs, self
+            self.db, self.registries, self.models, self.settings, self.end_users, self.blobs, self.file_links, self
         )
         self.chatflows = ChatflowService(
             self.db,

@@ -15,6 +15,7 @@ from openify.api.timefmt import unix
 from openify.errors import FilenameNotExists, InvalidParam, NoFileUploaded, TooManyFiles, UnsupportedMediaType
 
 router = APIRouter(tags=["files"])
+_ACTIVE_CONTENT = ("text/html", "application/xhtml+xml", "image/svg+xml")
 
 
 def _url(request: Request, services: ServicesDep, file_id: str) -> str:
@@ -77,11 +78,17 @@ async def preview(
     user: str | None = None,  # noqa: ARG001 - accepted as Dify does; files are app-scoped here
 ) -> Response:
     row, data = await asyncio.to_thread(services.chat.files.preview, ctx.app_id, file_id)
-    headers = {"Cache-Control": "public, max-age=3600"}
-    media = row.mime_type
-    if row.mime_type.startswith(("audio/", "video/")):
+    return file_response(data, row.mime_type, row.name, as_attachment=as_attachment, cache=True)
+
+
+def file_response(data: bytes, mime_type: str, name: str, *, as_attachment: bool, cache: bool = False) -> Response:
+    """A file's bytes as Dify serves them. HTML and SVG are always downloads: an uploaded page or drawing could
+    carry script, which must never run on our origin."""
+    headers = {"Cache-Control": "public, max-age=3600"} if cache else {}
+    media = mime_type
+    if mime_type.startswith(("audio/", "video/")):
         headers["Accept-Ranges"] = "bytes"
-    if as_attachment or row.mime_type in ("text/html", "application/xhtml+xml"):  # HTML is always downloaded
-        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(row.name)}"
+    if as_attachment or mime_type in _ACTIVE_CONTENT:
+        headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
         media = "application/octet-stream"
     return Response(data, media_type=media, headers=headers)

@@ -37,7 +37,11 @@ async def list_messages(
     page = await asyncio.to_thread(
         services.chat.messages.page, ctx.app_id, end_user_id, conversation_id, first_id or None, limit
     )
-    return {"limit": limit, "has_more": page.has_more, "data": [message(m, r) for m, r in page.items]}
+    return {
+        "limit": limit,
+        "has_more": page.has_more,
+        "data": [message(m, r, services.chat.files.url) for m, r in page.items],
+    }
 
 
 @router.get("/messages/{message_id}/suggested", summary="Suggested follow-up questions")

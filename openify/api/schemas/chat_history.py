@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from pydantic import BaseModel, ConfigDict, Field
@@ -53,7 +54,7 @@ def conversation(c: Conversation) -> dict[str, Any]:
     }
 
 
-def message(m: Message, rating: str | None) -> dict[str, Any]:
+def message(m: Message, rating: str | None, file_url: Callable[[Mapping[str, Any]], str | None]) -> dict[str, Any]:
     usage = m.usage or {}
     resources = [
         {**r, "id": r.get("id") or r.get("segment_id"), "message_id": m.id, "created_at": unix(m.created_at)}
@@ -69,7 +70,7 @@ def message(m: Message, rating: str | None) -> dict[str, Any]:
         "feedback": {"rating": rating} if rating else None,
         "retriever_resources": resources,
         "agent_thoughts": list(m.agent_thoughts or []),
-        "message_files": [_message_file(f) for f in m.message_files or []],
+        "message_files": [_message_file(f, file_url(f)) for f in m.message_files or []],
         "status": m.status if m.status in ("error", "paused") else "normal",  # running and stopped read as normal
         "error": m.error,
         "created_at": unix(m.created_at),
@@ -83,9 +84,9 @@ def message(m: Message, rating: str | None) -> dict[str, Any]:
     }
 
 
-def _message_file(f: dict[str, Any]) -> dict[str, Any]:
+def _message_file(f: dict[str, Any], url: str | None) -> dict[str, Any]:
     keys = ("id", "filename", "type", "url", "mime_type", "size", "transfer_method", "belongs_to", "upload_file_id")
-    return {k: f.get(k) for k in keys}
+    return {k: f.get(k) for k in keys} | {"url": url}
 
 
 def feedback(f: MessageFeedback) -> dict[str, Any]:

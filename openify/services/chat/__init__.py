@@ -23,7 +23,7 @@ def build_chat(services: Services) -> ChatService:
         services.end_users,
         ConversationService(services.db),
         MessageService(services.db),
-        FileService(services.db, services.blobs, services.settings.upload),
+        FileService(services.db, services.blobs, services.settings.upload, services.file_links),
         services.settings,
     )
     chat.knowledge = getattr(services, "knowledge", None)

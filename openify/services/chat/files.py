@@ -10,8 +10,9 @@ from typing import Any
 
 from sqlalchemy import select
 
-from openify.errors import FileAccessDenied, FileNotFound, FileTooLarge, InvalidParam, UnsupportedFileType
+from openify.errors import FileAccessDenied, FileNotFound, FileTooLarge, InvalidParam, NotFound, UnsupportedFileType
 from openify.providers.base import ImagePart
+from openify.security.file_links import FileLinks
 from openify.settings import UploadSettings
 from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
@@ -77,8 +78,8 @@ class RequestFiles:
 
 
 class FileService:
-    def __init__(self, db: Database, blobs: BlobStore, limits: UploadSettings) -> None:
-        self._db, self._blobs, self._limits = db, blobs, limits
+    def __init__(self, db: Database, blobs: BlobStore, limits: UploadSettings, links: FileLinks) -> None:
+        self._db, self._blobs, self._limits, self.links = db, blobs, limits, links
 
     def max_upload_bytes(self, filename: str) -> int:
         return size_limit(_extension(filename), self._limits)
@@ -125,6 +126,25 @@ class FileService:
             return row, self._blobs.get(row.blob_key)
         except OSError:
             raise FileNotFound() from None
+
+    def linked(self, file_id: str) -> tuple[UploadFile, bytes]:
+        """An upload opened through a signed link, which the caller has checked: the link is the permission."""
+        with self._db.session() as s:
+            row = s.get(UploadFile, file_id)
+        if row is None:
+            raise NotFound("File not found or signature is invalid")
+        try:
+            return row, self._blobs.get(row.blob_key)
+        except OSError:
+            raise NotFound("File not found or signature is invalid") from None
+
+    def url(self, record: Mapping[str, Any]) -> str | None:
+        """A message file's `url`: a fresh signed link for an upload, else the URL it came with (Dify signs
+        message files each time it serves them)."""
+        upload_id = record.get("upload_file_id")
+        if record.get("transfer_method") == "local_file" and upload_id:
+            return self.links.upload_file(str(upload_id))
+        return record.get("url")
 
     def resolve(
         self, app_id: str, end_user_id: str, files: Sequence[Mapping[str, Any]], *, vision: bool, detail: str

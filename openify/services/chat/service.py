@@ -297,7 +297,7 @@ class ChatService:
             agent_thoughts=thoughts,
         )
         shown = _wire_resources(resources) if cfg.retriever_resource else []
-        files = [_end_file(f) for f in prep.files.records] or None
+        files = [_end_file(f, self.files.url(f)) for f in prep.files.records] or None
         gen.emit(MessageEnd(usage, shown, files))
         gen.close()
         if prep.name_conversation and answer:
@@ -529,7 +529,7 @@ def _wire_resources(resources: Sequence[Mapping[str, Any]]) -> list[dict[str, An
     ]
 
 
-def _end_file(record: Mapping[str, Any]) -> dict[str, Any]:
+def _end_file(record: Mapping[str, Any], url: str | None) -> dict[str, Any]:
     return {
         "related_id": record["id"],
         "extension": "." + record["extension"] if record.get("extension") else None,
@@ -538,7 +538,7 @@ def _end_file(record: Mapping[str, Any]) -> dict[str, Any]:
         "mime_type": record["mime_type"],
         "transfer_method": record["transfer_method"],
         "type": record["type"],
-        "url": record["url"],
+        "url": url,
         "upload_file_id": record["upload_file_id"],
         "remote_url": record["remote_url"],
     }

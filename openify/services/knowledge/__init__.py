@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import secrets
 import shutil
 import time
 from collections.abc import Mapping, Sequence
@@ -29,6 +28,7 @@ from openify.services.knowledge.pipeline import IndexingPipeline
 from openify.services.knowledge.retrieval import ChooseDataset, Hit, RetrievalService
 from openify.services.knowledge.segments import SegmentService
 from openify.services.knowledge.tags import TagService
+from openify.services.signing_keys import signing_key
 from openify.settings import Settings
 from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
@@ -79,10 +79,7 @@ class KnowledgeService:
 
     # --- signed download links ------------------------------------------------------------------
     def _signing_key(self) -> bytes:
-        key = "keys/document-download.key"
-        if not self._blobs.exists(key):
-            self._blobs.put(key, secrets.token_bytes(32))
-        return self._blobs.get(key)
+        return signing_key(self._blobs, "document-download")
 
     def _sign(self, document_id: str, expires_at: int) -> str:
         return hmac.new(self._signing_key(), f"{document_id}|{expires_at}".encode(), hashlib.sha256).hexdigest()

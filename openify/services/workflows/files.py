@@ -7,6 +7,7 @@ is fetched through the SSRF-guarded client when a node reads it. Files nodes pro
 from __future__ import annotations
 
 import asyncio
+import json
 import mimetypes
 import posixpath
 import uuid
@@ -18,7 +19,8 @@ from sqlalchemy import select
 
 from openify.engine.ports import HttpClient
 from openify.engine.variables import FILE_MARK, is_file
-from openify.errors import InvalidParam
+from openify.errors import InvalidParam, NotFound
+from openify.security.file_links import FileLinks
 from openify.services.chat.files import file_type
 from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
@@ -47,8 +49,8 @@ def _file(**fields: Any) -> dict[str, Any]:
 class WorkflowFiles:
     """Turns request files into File values, and is the engine's FileStore."""
 
-    def __init__(self, db: Database, blobs: BlobStore, http: HttpClient) -> None:
-        self._db, self._blobs, self._http = db, blobs, http
+    def __init__(self, db: Database, blobs: BlobStore, http: HttpClient, links: FileLinks) -> None:
+        self._db, self._blobs, self._http, self._links = db, blobs, http, links
 
     def resolve(self, app_id: str, end_user_id: str, files: Sequence[Any], field: str) -> list[dict[str, Any]]:
         """File values of request file mappings; unknown or foreign uploads are invalid_param."""
@@ -75,6 +77,7 @@ class WorkflowFiles:
                         extension=f".{u.extension}" if u.extension else "",
                         mime_type=u.mime_type,
                         size=u.size,
+                        url=self._links.upload_file(u.id),  # made now and stored with the run, as Dify's
                     )
                 )
             elif method == "remote_url" and f.get("url"):
@@ -112,7 +115,9 @@ class WorkflowFiles:
 
     async def save(self, content: bytes, filename: str, mime_type: str) -> Mapping[str, Any]:
         file_id = str(uuid.uuid4())
+        meta = json.dumps({"filename": filename, "mime_type": mime_type}).encode()
         await asyncio.to_thread(self._blobs.put, f"workflow-files/{file_id}", content)
+        await asyncio.to_thread(self._blobs.put, f"workflow-files/{file_id}.meta", meta)
         ext = posixpath.splitext(filename)[1]
         return _file(
             id=file_id,
@@ -123,4 +128,14 @@ class WorkflowFiles:
             extension=ext,
             mime_type=mime_type,
             size=len(content),
+            url=self._links.tool_file(file_id, ext),
         )
+
+    def tool_file(self, file_id: str) -> tuple[bytes, str, str]:
+        """A file a node made: (bytes, filename, mime type); NotFound when there is none."""
+        try:
+            content = self._blobs.get(f"workflow-files/{file_id}")
+            meta = json.loads(self._blobs.get(f"workflow-files/{file_id}.meta"))
+        except (OSError, ValueError):
+            raise NotFound("file is not found") from None
+        return content, str(meta.get("filename") or file_id), str(meta.get("mime_type") or "application/octet-stream")

@@ -30,6 +30,7 @@ from openify.engine.runner import RunLimits, SystemInputs, WorkflowRunner
 from openify.errors import InvalidParam, NotFound
 from openify.providers.base import ModelResolver
 from openify.registry import Registries
+from openify.security.file_links import FileLinks
 from openify.security.sandbox import Sandbox
 from openify.security.ssrf import GuardedHttpClient
 from openify.services.end_users import EndUserService
@@ -86,7 +87,7 @@ class WorkflowRunService:
         limits: RunLimits | None = None,
     ) -> None:
         self._db, self._registries, self.versions, self._ports = db, registries, versions, ports
-        self._end_users, self._files = end_users, files
+        self._end_users, self.files = end_users, files
         self._writer = BatchWriter(db)
         self.limits = limits or RunLimits()
         self._runners: OrderedDict[str, WorkflowRunner] = OrderedDict()
@@ -257,9 +258,9 @@ class WorkflowRunService:
             if _is_file_input(var) and out.get(name) is not None:
                 value = out[name]
                 many = isinstance(value, list)
-                got = self._files.resolve(app_id, end_user_id, value if many else [value], name)
+                got = self.files.resolve(app_id, end_user_id, value if many else [value], name)
                 out[name] = got if many else got[0]
-        return self._files.resolve(app_id, end_user_id, list(files), "files"), out
+        return self.files.resolve(app_id, end_user_id, list(files), "files"), out
 
     async def _drive(self, live: LiveRun, recorder: RunRecorder, on_finish: OnFinish | None) -> None:
         finished: WorkflowFinished | None = None
@@ -419,11 +420,12 @@ def workflow_service(
     settings: Settings,
     end_users: EndUserService,
     blobs: BlobStore,
+    links: FileLinks,
     services: object,
 ) -> WorkflowRunService:
     """The run service with Openify's ports (the container calls this)."""
     http = GuardedHttpClient(settings.http_node)
-    files = WorkflowFiles(db, blobs, http)
+    files = WorkflowFiles(db, blobs, http, links)
     ports = WorkflowPorts(db, models, Sandbox(settings.sandbox), http, files, services)
     limits = RunLimits(max_steps=settings.workflow.max_steps, max_time_s=settings.workflow.max_time_s)
     return WorkflowRunService(db, registries, WorkflowVersions(db), ports, end_users, files, limits)
