@@ -26,6 +26,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.start()
         await services.stops.start()
+        await services.following.start()
         # What is loaded by now (routes, registries, tables: about 190,000 objects) lives as long as the server.
         # Left to the collector, each full collection walked all of it: a pause of about 100 ms in every
         # request and run, once in a few hundred requests (bench/workflow.py). Frozen, they are never walked.
@@ -35,6 +36,7 @@ def create_app(settings: Settings) -> FastAPI:
         finally:
             gc.unfreeze()
             await services.workflows.shutdown()  # live runs end as failed, stored by their own recorders
+            await services.following.close()
             await services.stops.close()
             await services.models.aclose()
             services.stop()

@@ -89,7 +89,8 @@ class Settings(BaseSettings):
     )
     redis_url: str | None = Field(
         default=None,
-        description="Redis URL; set it when several server processes run: a stop then reaches any of them.",
+        description="Redis URL; set it when several server processes run: a stop then reaches any of them, and a "
+        "resumed run's events are relayed from the process that runs it.",
     )
     instance_lease_s: float = Field(
         default=30.0,

@@ -17,6 +17,7 @@ from starlette.responses import StreamingResponse
 from starlette.types import Receive, Scope, Send
 
 from openify.api.errors import envelope
+from openify.engine.events import as_json_object
 from openify.errors import OpenifyError
 
 log = logging.getLogger("openify.api.sse")
@@ -35,13 +36,6 @@ ErrorKeys = Callable[[], Mapping[str, Any]]
 
 class LastFrames(bytes):
     """A stream's final frames: the response sends them with its end, in one write."""
-
-
-def as_json_object(value: Any) -> Any:
-    """The encoders' fallback: any Mapping (typed events' fields are) as an object; plain dicts never get here."""
-    if isinstance(value, Mapping):
-        return dict(value)
-    raise TypeError(f"{type(value).__name__} is not JSON serializable")
 
 
 def _dumps(value: Any) -> bytes:

@@ -1,4 +1,5 @@
-"""A run that another server process runs, streamed from what that process stores.
+"""A run that another server process runs, streamed from what that process stores: when its events cannot be
+relayed (no Redis, or no process answered: services/workflows/following.py).
 
 Its recorder stores node executions every half second and the run's end before announcing it, so a stream
 resumed through another process (`GET /workflow/{id}/events`) can follow the stored rows: node_started and
@@ -15,8 +16,9 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 from openify.api.workflow_events import EventFrames, StreamKeys, finished_data
-from openify.engine.events import NodeFinished, NodeStarted, WorkflowEvent, WorkflowFinished, WorkflowStarted
+from openify.engine.events import NodeFinished, NodeStarted, WorkflowEvent, WorkflowStarted
 from openify.services.container import Services
+from openify.services.workflows.finished_rows import finished_event
 from openify.services.workflows.runs import unix
 from openify.storage.tables import NodeExecution, WorkflowRun
 
@@ -61,34 +63,10 @@ def _finished(n: NodeExecution) -> NodeFinished:
     )
 
 
-def run_outputs(row: WorkflowRun) -> dict[str, Any]:
-    """A stored run's outputs: none while it runs."""
-    if row.status == "running" or not row.outputs:
-        return {}
-    value = json.loads(row.outputs)
-    return value if isinstance(value, dict) else {}
-
-
-def _run_finished(row: WorkflowRun) -> WorkflowFinished:
-    created = unix(row.created_at) or 0
-    return WorkflowFinished(
-        workflow_run_id=row.id,
-        status=row.status,  # type: ignore[arg-type]  # a finished run's status is a run status
-        outputs=run_outputs(row),
-        error=row.error,
-        elapsed_time=row.elapsed_time,
-        total_tokens=row.total_tokens,
-        total_steps=row.total_steps,
-        exceptions_count=row.exceptions_count,
-        created_at=created,
-        finished_at=unix(row.finished_at) or created,
-    )
-
-
 def finished_frame(row: WorkflowRun) -> dict[str, Any]:
     """A finished run resumed: one workflow_finished whose task_id is the run id (Dify's resume path)."""
     keys = StreamKeys(row.id, row.id, row.workflow_id, row.created_by, row.created_by_session_id)
-    return {**keys.top("workflow_finished"), "data": finished_data(_run_finished(row), keys)}
+    return {**keys.top("workflow_finished"), "data": finished_data(finished_event(row), keys)}
 
 
 async def stored_progress(services: Services, app_id: str, run_id: str, replay: bool) -> AsyncIterator[bytes]:
@@ -120,7 +98,7 @@ async def stored_progress(services: Services, app_id: str, run_id: str, replay: 
                 events.append(_finished(n))
                 finished[n.id] = True
         if row.status != "running":
-            events.append(_run_finished(row))
+            events.append(finished_event(row))
         if events:
             yield frames.encode(events)
         if row.status != "running":

@@ -213,3 +213,10 @@ WorkflowEvent = (
     | LoopCompleted
     | WorkflowFinished
 )
+
+
+def as_json_object(value: Any) -> Any:
+    """The encoders' fallback: any Mapping (typed events' fields are) as an object; plain dicts never get here."""
+    if isinstance(value, Mapping):
+        return dict(value)
+    raise TypeError(f"{type(value).__name__} is not JSON serializable")

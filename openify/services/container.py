@@ -18,6 +18,7 @@ from openify.services.knowledge import KnowledgeService
 from openify.services.signing_keys import signing_key
 from openify.services.stops import StopRelay, TaskStop
 from openify.services.workflows.chatflows import ChatflowService
+from openify.services.workflows.following import RunFollowing
 from openify.services.workflows.runs import WorkflowRunService, workflow_service
 from openify.settings import Settings
 from openify.storage.blobs import BlobStore
@@ -40,6 +41,7 @@ class Services:
     jobs: JobRunner = field(init=False)
     knowledge: KnowledgeService = field(init=False)
     stops: StopRelay = field(init=False)
+    following: RunFollowing = field(init=False)
     instances: Instances = field(init=False)
 
     def __post_init__(self) -> None:
@@ -58,6 +60,7 @@ class Services:
             namer=lambda app, cid, query: self.chat.name_new_conversation(app, cid, query),
         )
         self.stops = StopRelay(self.settings.redis_url, self._apply_stop)
+        self.following = RunFollowing(self.settings.redis_url, self.workflows)
         # Recoverers are looked up when called: `chat` is built on first use.
         recoverers = [lambda alive: self.chat.messages.recover(alive), self.workflows.recover]
         self.instances = Instances(self.db, self.settings.instance_lease_s, recoverers)

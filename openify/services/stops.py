@@ -13,17 +13,17 @@ import asyncio
 import logging
 import uuid
 from collections.abc import Awaitable, Callable
-from typing import Any, Literal
+from typing import Literal
 
 import msgspec
 import redis.asyncio as aioredis
 from redis.exceptions import RedisError
 
+from openify.services.redis_channels import TIMEOUT_S, ChannelListener, client
+
 log = logging.getLogger("openify.stops")
 
 CHANNEL = "openify:stops"
-RETRY_S = 1.0  # between attempts to listen again after Redis went away
-PUBLISH_TIMEOUT_S = 2.0  # a stop request waits no longer on an unreachable Redis
 
 StopKind = Literal["workflow", "chat", "chatflow"]
 
@@ -45,23 +45,16 @@ class StopRelay:
         self._apply = apply
         self._origin = uuid.uuid4().hex
         self._client: aioredis.Redis | None = None
-        self._pubsub: Any = None
-        self._listener: asyncio.Task[None] | None = None
+        self._listener: ChannelListener | None = None
+        self._decode = msgspec.json.Decoder(TaskStop).decode
 
     async def start(self) -> None:
-        """Subscribe before the server takes requests, so no stop published afterwards is missed. A Redis that
-        is down does not keep the server from starting: stops are local until it answers."""
+        """Listen for stops published by other processes; without a Redis URL, stops are local."""
         if not self._url:
             return
-        self._client = aioredis.from_url(self._url, socket_connect_timeout=PUBLISH_TIMEOUT_S)
-        self._pubsub = self._client.pubsub(ignore_subscribe_messages=True)
-        subscribed = True
-        try:
-            await self._pubsub.subscribe(CHANNEL)
-        except RedisError:
-            log.error("Redis at OPENIFY_REDIS_URL is unreachable; stops stay local until it answers", exc_info=True)
-            subscribed = False
-        self._listener = asyncio.create_task(self._listen(self._pubsub, subscribed), name="openify-stop-relay")
+        self._client = client(self._url)
+        self._listener = ChannelListener(self._client, CHANNEL, self._heard, "the stop relay")
+        await self._listener.start()
 
     async def stop(self, request: TaskStop) -> None:
         await self._apply(request)
@@ -69,44 +62,21 @@ class StopRelay:
             return
         message = msgspec.json.encode(msgspec.structs.replace(request, origin=self._origin))
         try:
-            await asyncio.wait_for(self._client.publish(CHANNEL, message), PUBLISH_TIMEOUT_S)
+            await asyncio.wait_for(self._client.publish(CHANNEL, message), TIMEOUT_S)
         except (RedisError, TimeoutError):
             log.warning("stop of task %s not relayed: Redis is unreachable", request.task_id, exc_info=True)
 
     async def close(self) -> None:
         if self._listener is not None:
-            self._listener.cancel()
-            try:
-                await self._listener
-            except asyncio.CancelledError:
-                pass
-        if self._pubsub is not None:
-            await self._pubsub.aclose()
+            await self._listener.close()
         if self._client is not None:
             await self._client.aclose()
 
-    async def _listen(self, pubsub: Any, subscribed: bool) -> None:
-        decode = msgspec.json.Decoder(TaskStop).decode
-        while True:
-            try:
-                if not subscribed:
-                    await pubsub.subscribe(CHANNEL)
-                    subscribed = True
-                async for message in pubsub.listen():
-                    try:
-                        request = decode(message["data"])
-                    except msgspec.DecodeError:
-                        log.warning("ignored a malformed message on %s", CHANNEL)
-                        continue
-                    if request.origin == self._origin:
-                        continue
-                    try:
-                        await self._apply(request)
-                    except Exception:  # one bad stop must not end the listening
-                        log.exception("applying a relayed stop of task %s failed", request.task_id)
-                subscribed = False  # the subscription ended without an error: take it again
-                await asyncio.sleep(RETRY_S)
-            except RedisError:
-                log.warning("stop relay lost Redis; listening again in %.0f s", RETRY_S, exc_info=True)
-                subscribed = False
-                await asyncio.sleep(RETRY_S)
+    async def _heard(self, data: bytes) -> None:
+        try:
+            request = self._decode(data)
+        except msgspec.DecodeError:
+            log.warning("ignored a malformed message on %s", CHANNEL)
+            return
+        if request.origin != self._origin:
+            await self._apply(request)

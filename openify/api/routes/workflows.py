@@ -13,7 +13,7 @@ from starlette.responses import Response
 
 from openify.api import sse
 from openify.api.deps import AppKey, ServicesDep
-from openify.api.stored_runs import finished_frame, run_outputs, stored_progress
+from openify.api.stored_runs import finished_frame, stored_progress
 from openify.api.workflow_events import (
     STREAM_COALESCE_S,
     EventFrames,
@@ -27,6 +27,8 @@ from openify.errors import InvalidParam, NotFound, NotWorkflowApp
 from openify.services.container import Services
 from openify.services.stops import TaskStop
 from openify.services.workflows.chatflows import ChatflowTurn, TurnUsage
+from openify.services.workflows.finished_rows import run_outputs
+from openify.services.workflows.following import Followed
 from openify.services.workflows.live import LiveRun
 from openify.services.workflows.runs import LogFilters, unix
 from openify.storage.tables import App, WorkflowRun
@@ -240,16 +242,33 @@ async def get_workflow_events(
         raise NotFound("Workflow run not found.")
     live = services.workflows.live(workflow_run_id)
     if live is None and row.status == "running":  # running in another server process
-        stored = stored_progress(services, ctx.app_id, workflow_run_id, replay=q.include_state_snapshot)
-        return sse.response(stored, initial_ping=True)
+        followed = await services.following.follow(workflow_run_id)
+        if followed is None:  # no Redis, or no answer: follow its stored rows
+            stored = stored_progress(services, ctx.app_id, workflow_run_id, replay=q.include_state_snapshot)
+            return sse.response(stored, initial_ping=True)
+        return sse.response(_closing(_live_stream(followed.live, services, q), followed), initial_ping=True)
     if live is None or live.done:
         return sse.response(_finished_only(services.workflows.get_run(ctx.app_id, workflow_run_id)))
+    return sse.response(_live_stream(live, services, q), initial_ping=True)
+
+
+def _live_stream(live: LiveRun, services: Services, q: _EventsQuery) -> AsyncIterator[dict[str, Any] | bytes]:
     if live.message_id is not None and live.conversation_id is not None:  # a chatflow turn: its own end order
         turn = ChatflowTurn(live, live.conversation_id, live.message_id, live.message_created_at)
 
         def usage(ev: WorkflowFinished) -> TurnUsage:
             return services.chatflows.usage(live, ev)
 
-        stream = chatflow_payloads(turn, usage, replay=q.include_state_snapshot)
-        return sse.response(stream, initial_ping=True)
-    return sse.response(_relay(live, _keys(live), replay=q.include_state_snapshot), initial_ping=True)
+        return chatflow_payloads(turn, usage, replay=q.include_state_snapshot)
+    return _relay(live, _keys(live), replay=q.include_state_snapshot)
+
+
+async def _closing(
+    stream: AsyncIterator[dict[str, Any] | bytes], followed: Followed
+) -> AsyncIterator[dict[str, Any] | bytes]:
+    """`stream`, then the end of following its run, however the stream ends (a client that leaves included)."""
+    try:
+        async for item in stream:
+            yield item
+    finally:
+        await followed.aclose()

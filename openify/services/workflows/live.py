@@ -25,7 +25,7 @@ class LiveRun:
     workflow_id: str
     end_user_id: str
     session_id: str
-    run: EngineRun
+    run: EngineRun | None  # None for a mirror of a run another process runs (following.py)
     conversation_id: str | None = None
     message_id: str | None = None
     message_created_at: int = 0
@@ -112,7 +112,8 @@ class LiveRun:
         return self.finished
 
     def stop(self) -> None:
-        self.run.stop()
+        if self.run is not None:
+            self.run.stop()
 
 
 def _resolve(waker: asyncio.Future[None]) -> None:

@@ -264,12 +264,14 @@ class WorkflowRunService:
 
     async def _drive(self, live: LiveRun, recorder: RunRecorder, on_finish: OnFinish | None) -> None:
         finished: WorkflowFinished | None = None
+        engine_run = live.run
+        assert engine_run is not None  # noqa: S101 - a run this process drives
         try:
             # The run row is stored before the run starts: written beside a running workflow, its writer
             # thread fought the run for the GIL and slowed it by a third (bench/workflow.py). Readers that
             # race the write look at the live registry first.
             await recorder.run_row_stored()
-            async for ev in live.run.events():
+            async for ev in engine_run.events():
                 recorder.on_event(ev)
                 if type(ev) is WorkflowFinished:
                     finished = ev
