@@ -164,9 +164,10 @@ async def test_a_second_server_leaves_the_first_ones_runs_alone_and_fails_them_w
     first = start_server(tmp_path / "first", database_url)
     second: LiveServer | None = None
     try:
-        auth = _import(first, tmp_path, SLOW.replace("time.sleep(2)", "time.sleep(6)"))  # outlasts a server's start
+        # The nap outlasts a server's start, under the load of a parallel test run too.
+        auth = _import(first, tmp_path, SLOW.replace("time.sleep(2)", "time.sleep(15)"))
         async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as client:
-            async with napping(client, auth) as (reader, nap):  # the 6 s code node is running now
+            async with napping(client, auth) as (reader, nap):  # the 15 s code node is running now
                 second = start_server(tmp_path / "second", database_url, {"OPENIFY_INSTANCE_LEASE_S": "1.5"})
                 run_id = nap["workflow_run_id"]
                 async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as other:
