@@ -161,13 +161,13 @@ async def test_a_second_server_leaves_the_first_ones_runs_alone_and_fails_them_w
 ) -> None:
     """Two processes on one database: one starting does not fail the other's live run; one killed has its live
     run failed by the other, without a restart."""
-    first = start_server(tmp_path / "first", database_url)
+    # The nap outlasts a server's start, under the load of a parallel test run too (past the sandbox's 15 s).
+    first = start_server(tmp_path / "first", database_url, {"OPENIFY_SANDBOX__WALL_TIME_S": "60"})
     second: LiveServer | None = None
     try:
-        # The nap outlasts a server's start, under the load of a parallel test run too.
-        auth = _import(first, tmp_path, SLOW.replace("time.sleep(2)", "time.sleep(15)"))
+        auth = _import(first, tmp_path, SLOW.replace("time.sleep(2)", "time.sleep(20)"))
         async with httpx.AsyncClient(base_url=first.base_url, timeout=30) as client:
-            async with napping(client, auth) as (reader, nap):  # the 15 s code node is running now
+            async with napping(client, auth) as (reader, nap):  # the 20 s code node is running now
                 second = start_server(tmp_path / "second", database_url, {"OPENIFY_INSTANCE_LEASE_S": "1.5"})
                 run_id = nap["workflow_run_id"]
                 async with httpx.AsyncClient(base_url=second.base_url, timeout=30) as other:

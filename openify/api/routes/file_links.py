@@ -6,8 +6,10 @@ from __future__ import annotations
 
 import asyncio
 import uuid
+from dataclasses import dataclass
+from typing import Annotated
 
-from fastapi import APIRouter
+from fastapi import APIRouter, Depends
 from starlette.responses import Response
 
 from openify.api.deps import ServicesDep
@@ -18,10 +20,23 @@ router = APIRouter(tags=["files"])
 _GONE = "File not found or signature is invalid"
 
 
-def _required(**params: str) -> None:
-    for name, value in params.items():
-        if not value:
-            raise InvalidParam(f"{name} is required", params=name)
+@dataclass
+class SignedQuery:
+    """The query of a signed link (security/file_links.py); each part is required."""
+
+    timestamp: str = ""
+    nonce: str = ""
+    sign: str = ""
+    as_attachment: bool = False
+
+    def checked(self) -> SignedQuery:
+        for name in ("timestamp", "nonce", "sign"):
+            if not getattr(self, name):
+                raise InvalidParam(f"{name} is required", params=name)
+        return self
+
+
+Signed = Annotated[SignedQuery, Depends()]
 
 
 def _file_id(value: str) -> str:
@@ -32,20 +47,13 @@ def _file_id(value: str) -> str:
 
 
 @router.get("/files/{file_id}/file-preview", include_in_schema=False)
-async def upload_file(
-    file_id: str,
-    services: ServicesDep,
-    timestamp: str = "",
-    nonce: str = "",
-    sign: str = "",
-    as_attachment: bool = False,
-) -> Response:
-    _required(timestamp=timestamp, nonce=nonce, sign=sign)
+async def upload_file(file_id: str, services: ServicesDep, link: Signed) -> Response:
+    q = link.checked()
     # Dify answers a bad or expired signature like a missing file (services/file_service.py).
-    if not services.file_links.valid(file_id, timestamp, nonce, sign):
+    if not services.file_links.valid(file_id, q.timestamp, q.nonce, q.sign):
         raise NotFound(_GONE)
     row, data = await asyncio.to_thread(services.chat.files.linked, _file_id(file_id))
-    return file_response(data, row.mime_type, row.name, as_attachment=as_attachment)
+    return file_response(data, row.mime_type, row.name, as_attachment=q.as_attachment)
 
 
 @router.get("/files/tools/{file_id}.{extension}", include_in_schema=False)
@@ -53,15 +61,12 @@ async def tool_file(
     file_id: str,
     extension: str,  # noqa: ARG001 - part of Dify's link; the stored file knows its own type
     services: ServicesDep,
-    timestamp: str = "",
-    nonce: str = "",
-    sign: str = "",
-    as_attachment: bool = False,
+    link: Signed,
 ) -> Response:
-    _required(timestamp=timestamp, nonce=nonce, sign=sign)
-    if not services.file_links.valid(file_id, timestamp, nonce, sign):
+    q = link.checked()
+    if not services.file_links.valid(file_id, q.timestamp, q.nonce, q.sign):
         raise Forbidden("Invalid request.")  # Dify: 403 here, unlike the upload link
     # Dify answers a missing tool file 415 (its handler turns every error into UnsupportedFileTypeError); a
     # missing file is a 404 here.
     data, name, mime = await asyncio.to_thread(services.workflows.files.tool_file, _file_id(file_id))
-    return file_response(data, mime, name, as_attachment=as_attachment)
+    return file_response(data, mime, name, as_attachment=q.as_attachment)

@@ -196,17 +196,7 @@ class RunFollowing:
 
     async def _relay(self, live: LiveRun, channel: str) -> None:
         assert self._client is not None  # noqa: S101 - only a listening process is asked
-        keys = RunKeys(
-            live.run_id,
-            live.task_id,
-            live.app_id,
-            live.workflow_id,
-            live.end_user_id,
-            live.session_id,
-            live.conversation_id,
-            live.message_id,
-            live.message_created_at,
-        )
+        keys = RunKeys(**{name: getattr(live, name) for name in RunKeys.__struct_fields__})
         try:
             await self._client.publish(channel, _encode(Hello(keys, len(live.events))))
             async for batch in live.batches(replay=True, coalesce_s=RELAY_COALESCE_S):
@@ -238,19 +228,7 @@ class RunFollowing:
             with contextlib.suppress(RedisError):
                 await pubsub.aclose()
             return None
-        k = hello.keys
-        live = LiveRun(
-            run_id=k.run_id,
-            task_id=k.task_id,
-            app_id=k.app_id,
-            workflow_id=k.workflow_id,
-            end_user_id=k.end_user_id,
-            session_id=k.session_id,
-            run=None,
-            conversation_id=k.conversation_id,
-            message_id=k.message_id,
-            message_created_at=k.message_created_at,
-        )
+        live = LiveRun(**msgspec.structs.asdict(hello.keys), run=None)
         followed = Followed(live, pubsub, self._runs)
         await followed.start(hello.published)
         return followed
