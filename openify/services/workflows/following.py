@@ -112,6 +112,17 @@ class Followed:
             await self._pubsub.aclose()
 
     async def _pump(self, published: int) -> None:
+        try:
+            await self._follow(published)
+        except asyncio.CancelledError:
+            raise
+        except Exception:  # the database failing, say: end the stream rather than leave it open with no events
+            log.exception("following run %s failed", self.live.run_id)
+            self.live.close()
+        finally:
+            self._caught_up.set()
+
+    async def _follow(self, published: int) -> None:
         live = self.live
         decoders = {name: msgspec.json.Decoder(cls).decode for name, cls in EVENT_TYPES.items()}
         try:
@@ -140,8 +151,6 @@ class Followed:
         except (msgspec.DecodeError, KeyError):
             log.exception("a malformed relay of run %s; following its row", live.run_id)
             await self._until_row_ends()
-        finally:
-            self._caught_up.set()
 
     async def _until_row_ends(self) -> None:
         while await self._row_running():
