@@ -367,3 +367,31 @@ async def test_a_followed_run_whose_process_dies_ends_failed(tmp_path: Path, dat
     finally:
         stop_server(first)
         stop_server(second)
+
+
+async def test_a_run_nobody_relays_is_followed_through_its_rows(
+    tmp_path: Path, database_url: str, redis_url: str
+) -> None:
+    """The process running the run does not listen on Redis: the follower's ask goes unanswered, and the resumed
+    stream falls back to the stored rows (node events and the end, no text chunks)."""
+    first = start_server(tmp_path / "first", database_url)
+    second = start_server(tmp_path / "second", database_url, {"OPENIFY_REDIS_URL": redis_url})
+    try:
+        auth = _import(first, tmp_path, SLOW)
+        async with (
+            httpx.AsyncClient(base_url=first.base_url, timeout=30) as client,
+            httpx.AsyncClient(base_url=second.base_url, timeout=30) as other,
+        ):
+            async with napping(client, auth) as (reader, nap):
+                params = {"user": "u1", "include_state_snapshot": "true"}
+                path = f"/v1/workflow/{nap['workflow_run_id']}/events"
+                resumed, _ = await asyncio.gather(other.get(path, headers=auth, params=params), reader.until())
+        got = _frames(resumed.text)
+        live = [e for e in reader.seen if e["event"] not in ("ping", "text_chunk")]
+        assert [(e["event"], e["data"].get("node_id")) for e in got] == [
+            (e["event"], e["data"].get("node_id")) for e in live
+        ]
+        assert got[-1]["data"]["status"] == "succeeded"
+    finally:
+        stop_server(first)
+        stop_server(second)
