@@ -171,9 +171,9 @@ class HttpRequestNode(Node):
         files_out: list[Any] = []
         text = resp.text
         if _is_file_response(resp_headers) and ctx.ports.files is not None:
-            lower = {k.lower(): v for k, v in resp_headers.items()}
-            mime = lower.get("content-type", "application/octet-stream").split(";")[0].strip()
-            name = _file_name(lower.get("content-disposition", ""), url, mime)
+            got = {k.lower(): v for k, v in resp_headers.items()}
+            mime = got.get("content-type", "application/octet-stream").split(";")[0].strip()
+            name = _file_name(got.get("content-disposition", ""), url, mime)
             files_out.append(await ctx.ports.files.save(resp.body, name, mime))
             text = ""
         outputs = {"status_code": resp.status_code, "body": text, "headers": resp_headers, "files": files_out}
