@@ -174,15 +174,19 @@ def start_server(data_dir: Path, database_url: str, extra_env: dict[str, str] | 
     port = free_port()
     env = {k: v for k, v in os.environ.items() if not k.startswith(("OPENIFY_", "OPENAI_", "ANTHROPIC_", "AZURE_"))}  # noqa: TID251
     env.update({"OPENIFY_DATABASE_URL": database_url, **(extra_env or {})})
-    proc = subprocess.Popen(  # noqa: S603 - our own console script
-        [sys.executable, "-m", "openify.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
-        env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
-    )
+    # The server's log goes to a file: a pipe nobody reads fills up, and a server writing to it blocks for good.
+    data_dir.mkdir(parents=True, exist_ok=True)
+    log_path = data_dir / "server.log"
+    with log_path.open("wb") as log:
+        proc = subprocess.Popen(  # noqa: S603 - our own console script
+            [sys.executable, "-m", "openify.cli", "serve", "--port", str(port), "--data-dir", str(data_dir)],
+            env=env, stdout=subprocess.DEVNULL, stderr=log,
+        )
     base = f"http://127.0.0.1:{port}"
     deadline = time.monotonic() + 60
     while time.monotonic() < deadline:
         if proc.poll() is not None:
-            raise RuntimeError(f"openify serve exited: {proc.stderr.read().decode() if proc.stderr else ''}")
+            raise RuntimeError(f"openify serve exited: {log_path.read_text(errors='replace')[-4000:]}")
         try:
             if httpx.get(f"{base}/health", timeout=1).status_code == 200:
                 return LiveServer(base, data_dir, env, proc)

@@ -13,7 +13,8 @@ from redis.exceptions import RedisError
 
 log = logging.getLogger("openify.redis")
 
-RETRY_S = 1.0  # between attempts to listen again after Redis went away
+RETRY_S = 1.0  # the first wait before listening again after Redis went away
+MAX_RETRY_S = 8.0  # the longest, while it stays away
 TIMEOUT_S = 2.0  # a request to an unreachable Redis waits no longer
 
 Handle = Callable[[bytes], Awaitable[None]]
@@ -53,11 +54,17 @@ class ChannelListener:
             await self._pubsub.aclose()
 
     async def _listen(self, subscribed: bool) -> None:
+        # While Redis stays down, attempts back off to MAX_RETRY_S and the failure is logged once, with its
+        # traceback, not at every attempt: a log line a second per channel buried everything else.
+        delay, failing = RETRY_S, not subscribed
         while True:
             try:
                 if not subscribed:
                     await self._pubsub.subscribe(self.channel)
                     subscribed = True
+                    if failing:
+                        log.warning("%s: Redis answers again", self._what)
+                    delay, failing = RETRY_S, False
                 async for message in self._pubsub.listen():
                     try:
                         await self._handle(message["data"])
@@ -66,6 +73,11 @@ class ChannelListener:
                 subscribed = False  # the subscription ended without an error: take it again
                 await asyncio.sleep(RETRY_S)
             except RedisError:
-                log.warning("%s lost Redis; listening again in %.0f s", self._what, RETRY_S, exc_info=True)
+                if not failing:
+                    log.warning(
+                        "%s lost Redis; trying again, at most every %.0f s", self._what, MAX_RETRY_S, exc_info=True
+                    )
+                    failing = True
                 subscribed = False
-                await asyncio.sleep(RETRY_S)
+                await asyncio.sleep(delay)
+                delay = min(delay * 2, MAX_RETRY_S)
