@@ -290,83 +290,90 @@ def _frames(text: str) -> list[dict[str, Any]]:
     return [e for e in sse_events(text) if e["event"] != "ping"]
 
 
+@asynccontextmanager
+async def two_servers(
+    tmp_path: Path, database_url: str, first_env: dict[str, str], second_env: dict[str, str]
+) -> AsyncIterator[tuple[LiveServer, httpx.AsyncClient, httpx.AsyncClient]]:
+    """Two `openify serve` processes on one database: the first (which the tests' runs start on), and a client
+    of each."""
+    first = start_server(tmp_path / "first", database_url, first_env)
+    second: LiveServer | None = None
+    try:
+        second = start_server(tmp_path / "second", database_url, second_env)
+        async with (
+            httpx.AsyncClient(base_url=first.base_url, timeout=30) as client,
+            httpx.AsyncClient(base_url=second.base_url, timeout=30) as other,
+        ):
+            yield first, client, other
+    finally:
+        stop_server(first)
+        if second is not None:
+            stop_server(second)
+
+
 async def test_a_run_resumed_through_another_process_is_relayed_over_redis(
     tmp_path: Path, database_url: str, redis_url: str
 ) -> None:
     """With Redis, a stream resumed through the process that does not run the run is the live stream itself:
     every frame, text chunks included; and a chatflow's message events and end, in Dify's order."""
     env = {"OPENIFY_REDIS_URL": redis_url}
-    first = start_server(tmp_path / "first", database_url, env)
-    second = start_server(tmp_path / "second", database_url, env)
-    try:
+    async with two_servers(tmp_path, database_url, env, env) as (first, client, other):
         auth = _import(first, tmp_path, SLOW)
-        async with (
-            httpx.AsyncClient(base_url=first.base_url, timeout=30) as client,
-            httpx.AsyncClient(base_url=second.base_url, timeout=30) as other,
-        ):
-            async with napping(client, auth) as (reader, nap):
-                events = f"/v1/workflow/{nap['workflow_run_id']}/events"
-                snapshot = {"user": "u1", "include_state_snapshot": "true"}
-                resumed, from_now, _ = await asyncio.gather(
-                    other.get(events, headers=auth, params=snapshot),
-                    other.get(events, headers=auth, params={"user": "u1"}),
-                    reader.until(),
-                )
-            live = [e for e in reader.seen if e["event"] != "ping"]
-            assert "text_chunk" in [e["event"] for e in live]
-            assert _frames(resumed.text) == live
-            # Without the snapshot, what came after the nap had started, the same frames.
-            after_nap = next(
-                i for i, e in enumerate(live) if e["event"] == "node_started" and e["data"]["node_id"] == "nap"
+        async with napping(client, auth) as (reader, nap):
+            events = f"/v1/workflow/{nap['workflow_run_id']}/events"
+            snapshot = {"user": "u1", "include_state_snapshot": "true"}
+            resumed, from_now, _ = await asyncio.gather(
+                other.get(events, headers=auth, params=snapshot),
+                other.get(events, headers=auth, params={"user": "u1"}),
+                reader.until(),
             )
-            assert _frames(from_now.text) == live[after_nap + 1 :]
-            assert [e["event"] for e in live[after_nap + 1 :]][-1] == "workflow_finished"
+        live = [e for e in reader.seen if e["event"] != "ping"]
+        assert "text_chunk" in [e["event"] for e in live]
+        assert _frames(resumed.text) == live
+        # Without the snapshot, what came after the nap had started, the same frames.
+        after_nap = next(
+            i for i, e in enumerate(live) if e["event"] == "node_started" and e["data"]["node_id"] == "nap"
+        )
+        assert _frames(from_now.text) == live[after_nap + 1 :]
+        assert [e["event"] for e in live[after_nap + 1 :]][-1] == "workflow_finished"
 
-            chat_auth = _import(first, tmp_path, SLOW_CHAT)
-            body = {"inputs": {}, "query": "hi", "user": "u1", "response_mode": "streaming"}
-            async with client.stream("POST", "/v1/chat-messages", headers=chat_auth, json=body) as r:
-                chat_reader = EventReader(r)
-                first_frames = await chat_reader.until("workflow_started")
-                events = f"/v1/workflow/{first_frames[-1]['workflow_run_id']}/events"
-                resumed_chat, _ = await asyncio.gather(
-                    other.get(events, headers=chat_auth, params=snapshot), chat_reader.until()
-                )
-            live_chat = [e for e in chat_reader.seen if e["event"] != "ping"]
-            got = _frames(resumed_chat.text)
-            assert [e["event"] for e in got][-2:] == ["message_end", "workflow_finished"]
-            assert "".join(e["answer"] for e in got if e["event"] == "message") == "before yes"
-            assert got == live_chat
-    finally:
-        stop_server(first)
-        stop_server(second)
+        chat_auth = _import(first, tmp_path, SLOW_CHAT)
+        body = {"inputs": {}, "query": "hi", "user": "u1", "response_mode": "streaming"}
+        async with client.stream("POST", "/v1/chat-messages", headers=chat_auth, json=body) as r:
+            chat_reader = EventReader(r)
+            first_frames = await chat_reader.until("workflow_started")
+            events = f"/v1/workflow/{first_frames[-1]['workflow_run_id']}/events"
+            resumed_chat, _ = await asyncio.gather(
+                other.get(events, headers=chat_auth, params=snapshot), chat_reader.until()
+            )
+        live_chat = [e for e in chat_reader.seen if e["event"] != "ping"]
+        got = _frames(resumed_chat.text)
+        assert [e["event"] for e in got][-2:] == ["message_end", "workflow_finished"]
+        assert "".join(e["answer"] for e in got if e["event"] == "message") == "before yes"
+        assert got == live_chat
 
 
 async def test_a_followed_run_whose_process_dies_ends_failed(tmp_path: Path, database_url: str, redis_url: str) -> None:
     env = {"OPENIFY_REDIS_URL": redis_url}
-    first = start_server(tmp_path / "first", database_url, env)
-    second = start_server(tmp_path / "second", database_url, {**env, "OPENIFY_INSTANCE_LEASE_S": "1.5"})
-    try:
+    async with two_servers(tmp_path, database_url, env, {**env, "OPENIFY_INSTANCE_LEASE_S": "1.5"}) as (
+        first,
+        client,
+        other,
+    ):
         auth = _import(first, tmp_path, SLOW.replace("time.sleep(2)", "time.sleep(30)"))
-        async with (
-            httpx.AsyncClient(base_url=first.base_url, timeout=30) as client,
-            httpx.AsyncClient(base_url=second.base_url, timeout=30) as other,
-        ):
-            async with napping(client, auth) as (_, nap):
-                params = {"user": "u1", "include_state_snapshot": "true"}
-                path = f"/v1/workflow/{nap['workflow_run_id']}/events"
-                async with other.stream("GET", path, headers=auth, params=params) as r:
-                    follower = EventReader(r)
-                    await follower.until("node_started")
-                    await follower.until("node_started")  # relayed: the nap has started
-                    os.kill(first.process.pid, signal.SIGKILL)
-                    first.process.wait()  # reaped: a zombie's pid would still look alive until its lease ends
-                    rest = await follower.until()
-        fin = rest[-1]
-        assert fin["event"] == "workflow_finished" and fin["data"]["status"] == "failed"
-        assert fin["data"]["error"] == "The server stopped before the run finished."
-    finally:
-        stop_server(first)
-        stop_server(second)
+        async with napping(client, auth) as (_, nap):
+            params = {"user": "u1", "include_state_snapshot": "true"}
+            path = f"/v1/workflow/{nap['workflow_run_id']}/events"
+            async with other.stream("GET", path, headers=auth, params=params) as r:
+                follower = EventReader(r)
+                await follower.until("node_started")
+                await follower.until("node_started")  # relayed: the nap has started
+                os.kill(first.process.pid, signal.SIGKILL)
+                first.process.wait()  # reaped: a zombie's pid would still look alive until its lease ends
+                rest = await follower.until()
+    fin = rest[-1]
+    assert fin["event"] == "workflow_finished" and fin["data"]["status"] == "failed"
+    assert fin["data"]["error"] == "The server stopped before the run finished."
 
 
 async def test_a_run_nobody_relays_is_followed_through_its_rows(
@@ -374,24 +381,15 @@ async def test_a_run_nobody_relays_is_followed_through_its_rows(
 ) -> None:
     """The process running the run does not listen on Redis: the follower's ask goes unanswered, and the resumed
     stream falls back to the stored rows (node events and the end, no text chunks)."""
-    first = start_server(tmp_path / "first", database_url)
-    second = start_server(tmp_path / "second", database_url, {"OPENIFY_REDIS_URL": redis_url})
-    try:
+    async with two_servers(tmp_path, database_url, {}, {"OPENIFY_REDIS_URL": redis_url}) as (first, client, other):
         auth = _import(first, tmp_path, SLOW)
-        async with (
-            httpx.AsyncClient(base_url=first.base_url, timeout=30) as client,
-            httpx.AsyncClient(base_url=second.base_url, timeout=30) as other,
-        ):
-            async with napping(client, auth) as (reader, nap):
-                params = {"user": "u1", "include_state_snapshot": "true"}
-                path = f"/v1/workflow/{nap['workflow_run_id']}/events"
-                resumed, _ = await asyncio.gather(other.get(path, headers=auth, params=params), reader.until())
-        got = _frames(resumed.text)
-        live = [e for e in reader.seen if e["event"] not in ("ping", "text_chunk")]
-        assert [(e["event"], e["data"].get("node_id")) for e in got] == [
-            (e["event"], e["data"].get("node_id")) for e in live
-        ]
-        assert got[-1]["data"]["status"] == "succeeded"
-    finally:
-        stop_server(first)
-        stop_server(second)
+        async with napping(client, auth) as (reader, nap):
+            params = {"user": "u1", "include_state_snapshot": "true"}
+            path = f"/v1/workflow/{nap['workflow_run_id']}/events"
+            resumed, _ = await asyncio.gather(other.get(path, headers=auth, params=params), reader.until())
+    got = _frames(resumed.text)
+    live = [e for e in reader.seen if e["event"] not in ("ping", "text_chunk")]
+    assert [(e["event"], e["data"].get("node_id")) for e in got] == [
+        (e["event"], e["data"].get("node_id")) for e in live
+    ]
+    assert got[-1]["data"]["status"] == "succeeded"
