@@ -75,6 +75,11 @@ async def test_loop_and_iteration_events(client: httpx.AsyncClient, services: Se
     it = sse_events((await _run(client, import_app(services, F10).auth, {}, response_mode="streaming")).text)
     names = [e["event"] for e in it]
     assert names.count("iteration_next") == 3
+    frame = next(e for e in it if e["event"] == "iteration_next")
+    assert list(frame) == ["event", "workflow_run_id", "task_id", "data"]
+    assert list(frame["data"]) == ["id", "node_id", "node_type", "title", "index", "created_at", "extras"]
+    assert frame["data"]["id"] == frame["data"]["node_id"] and frame["data"]["node_type"] == "iteration"
+    assert frame["workflow_run_id"] == next(e for e in it if e["event"] == "workflow_started")["workflow_run_id"]
     done = next(e for e in it if e["event"] == "iteration_completed")["data"]
     assert done["outputs"] == {"output": [[1, 2], [2, 4], [3, 6]]} and done["status"] == "succeeded"
     assert set(done) >= {"steps", "total_tokens", "elapsed_time", "execution_metadata", "inputs", "finished_at"}
