@@ -282,9 +282,9 @@ async def bench_api() -> None:
             # What the event stream adds to a run: each workflow streamed vs blocking (same server, alternated).
             chain_auth = server.import_app(dsl_text(chain(200), "chain"))
             echo_label = "start -> template -> end (the runs above)"
-            await stream_overhead(server.port, auth, echo_label, pairs=150, inputs={"name": "s"})
+            await stream_overhead(server.port, auth, echo_label, pairs=400, inputs={"name": "s"})
             chain_label = "200-template chain (trivial nodes: the worst case)"
-            await stream_overhead(server.port, chain_auth, chain_label, pairs=150)
+            await stream_overhead(server.port, chain_auth, chain_label, pairs=300)
             code_auth = server.import_app(dsl_text(code_chain(3), "code"))
             await stream_overhead(server.port, code_auth, "start -> 3 code nodes -> end (nodes doing real work)")
 
