@@ -41,8 +41,12 @@ async def test_upload_then_send_image_to_a_vision_model(
     up = r.json()
     assert up["name"] == "dot.png" and up["size"] == len(PNG) and up["extension"] == "png"
     assert up["mime_type"] == "image/png" and up["preview_url"] is None and up["created_by"]
-    # not attached to a message yet: no preview
+    # not attached to a message yet: no preview; the signed source_url opens it at once, with no key
     assert_dify_error(await client.get(f"/v1/files/{up['id']}/preview", headers=chat.auth), 404, "file_not_found")
+    assert up["source_url"].startswith(f"/files/{up['id']}/file-preview?timestamp=") and "sign=" in up["source_url"]
+    assert up["original_url"] == up["source_url"]
+    opened = await client.get(up["source_url"])
+    assert opened.status_code == 200 and opened.content == PNG and opened.headers["content-type"] == "image/png"
 
     files = [
         {"type": "image", "transfer_method": "local_file", "upload_file_id": up["id"]},

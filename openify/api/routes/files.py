@@ -18,11 +18,6 @@ router = APIRouter(tags=["files"])
 _ACTIVE_CONTENT = ("text/html", "application/xhtml+xml", "image/svg+xml")
 
 
-def _url(request: Request, services: ServicesDep, file_id: str) -> str:
-    base = services.settings.files_url.rstrip("/") or str(request.base_url).rstrip("/")
-    return f"{base}/v1/files/{file_id}/preview"
-
-
 @router.post("/files/upload", summary="Upload a file for use in messages", status_code=201, response_model=None)
 async def upload(request: Request, ctx: AppKey, services: ServicesDep) -> JSONResponse:
     if not request.headers.get("content-type", "").startswith("multipart/form-data"):
@@ -48,7 +43,9 @@ async def upload(request: Request, ctx: AppKey, services: ServicesDep) -> JSONRe
         )
     finally:
         await form.close()
-    url = _url(request, services, row.id)
+    # Dify's signed link (core/file/helpers.py), which opens the file at once; the keyed
+    # /files/{id}/preview only serves files already sent with a message.
+    url = services.file_links.upload_file(row.id)
     body: dict[str, Any] = {
         "id": row.id,
         "name": row.name,
