@@ -191,21 +191,19 @@ class EventFrames:
         self._heads: dict[type[WorkflowEvent], bytes] = {}  # made on first use, not per stream up front
         self._json = msgspec.json.Encoder(enc_hook=sse.as_json_object)
 
-    def _head(self, cls: type[WorkflowEvent]) -> bytes:
-        head = self._heads[cls] = sse.frame_head(self.keys.top(_DATA_IS_EVENT[cls]))
-        return head
-
     def encode(self, events: Sequence[WorkflowEvent]) -> bytes:
         # One buffer the encoder writes into: a bytes per piece and a join at the end cost a third more.
         out = bytearray()
         encode_into = self._json.encode_into
         heads = self._heads
         for ev in events:
-            cls = type(ev)
-            if cls in _DATA_IS_EVENT:
+            head = heads.get(type(ev))  # one lookup per frame: this loop runs for every event of every stream
+            if head is None:
+                head = self._head(type(ev))
+            if head:
                 mark = len(out)
                 try:
-                    out += heads.get(cls) or self._head(cls)
+                    out += head
                     encode_into(ev, out, -1)
                     out += b"}\n\n"
                     continue
@@ -215,6 +213,12 @@ class EventFrames:
             if p is not None:
                 out += sse.encode(p)
         return bytes(out)
+
+    def _head(self, cls: type[WorkflowEvent]) -> bytes:
+        """The frame head of a `_DATA_IS_EVENT` event, b"" for the others; kept for the stream's next frames."""
+        name = _DATA_IS_EVENT.get(cls)
+        head = self._heads[cls] = sse.frame_head(self.keys.top(name)) if name else b""
+        return head
 
 
 # --- chatflows ------------------------------------------------------------------------------------------
