@@ -9,6 +9,7 @@ from openify.jobs.base import JobRunner
 from openify.providers.manager import ProviderManager
 from openify.registry import Registries
 from openify.security.file_links import FileLinks
+from openify.services.annotations import AnnotationService
 from openify.services.apps import AppService
 from openify.services.chat import ChatService, build_chat
 from openify.services.end_users import EndUserService
@@ -36,6 +37,7 @@ class Services:
     blobs: BlobStore
     models: ProviderManager
     file_links: FileLinks = field(init=False)
+    annotations: AnnotationService = field(init=False)
     workflows: WorkflowRunService = field(init=False)
     chatflows: ChatflowService = field(init=False)
     jobs: JobRunner = field(init=False)
@@ -49,6 +51,7 @@ class Services:
         self.file_links = FileLinks(
             lambda: signing_key(self.blobs, "file-links"), self.settings.files_url, self.settings.files_access_timeout
         )
+        self.annotations = AnnotationService(self.db, self.models, self.jobs)
         self.knowledge = KnowledgeService(self.settings, self.registries, self.db, self.blobs, self.models, self.jobs)
         self.workflows = workflow_service(
             self.db, self.registries, self.models, self.settings, self.end_users, self.blobs, self.file_links, self

@@ -1,4 +1,5 @@
-"""Migration 0003 creates exactly what the knowledge and job tables declare (no drift), on both databases."""
+"""Migrations 0003 and 0006 create exactly what the knowledge, job and annotation tables declare (no drift), on
+both databases."""
 
 from __future__ import annotations
 
@@ -21,6 +22,8 @@ MINE = {
     "dataset_tag_bindings",
     "dataset_metadata",
     "jobs",
+    "app_annotations",
+    "app_annotation_settings",
 }
 
 

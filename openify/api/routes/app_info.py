@@ -6,7 +6,7 @@ from typing import Any
 
 from fastapi import APIRouter
 
-from openify.api.deps import AppKey, SettingsDep
+from openify.api.deps import AppKey, ServicesDep, SettingsDep
 from openify.services import app_parameters
 
 router = APIRouter(tags=["app"])
@@ -18,8 +18,24 @@ def get_info(ctx: AppKey) -> dict[str, Any]:
 
 
 @router.get("/parameters", summary="Input form, features and limits of the app")
-def get_parameters(ctx: AppKey, settings: SettingsDep) -> dict[str, Any]:
-    return app_parameters.parameters(ctx.app, settings.upload)
+def get_parameters(ctx: AppKey, settings: SettingsDep, services: ServicesDep) -> dict[str, Any]:
+    params = app_parameters.parameters(ctx.app, settings.upload)
+    if ctx.app.mode in ("chat", "agent-chat", "completion"):
+        # Dify reads these apps' annotation_reply from their reply setting (AppModelConfig.annotation_reply_dict),
+        # not from the exported features; workflow apps keep their features'.
+        setting = services.annotations.setting(ctx.app.id)
+        reply: dict[str, Any] = {"enabled": False}
+        if setting is not None and setting.enabled:
+            reply = {
+                "enabled": True,
+                "score_threshold": setting.score_threshold,
+                "embedding_model": {
+                    "embedding_provider_name": setting.embedding_provider_name,
+                    "embedding_model_name": setting.embedding_model_name,
+                },
+            }
+        params["annotation_reply"] = reply
+    return params
 
 
 @router.get("/meta", summary="Tool icons of the app")

@@ -124,7 +124,7 @@ def usage_payload(usage: Any, *, sse: bool) -> dict[str, Any]:
 
 def metadata(end: MessageEnd, *, sse: bool) -> dict[str, Any]:
     return {
-        "annotation_reply": None,
+        "annotation_reply": dict(end.annotation_reply) if end.annotation_reply is not None else None,
         "retriever_resources": list(end.retriever_resources),
         "usage": usage_payload(end.usage, sse=sse),
     }

@@ -27,4 +27,5 @@ def build_chat(services: Services) -> ChatService:
         services.settings,
     )
     chat.knowledge = getattr(services, "knowledge", None)
+    chat.annotations = getattr(services, "annotations", None)
     return chat

@@ -52,6 +52,7 @@ class MessageEnd:
     usage: Usage
     retriever_resources: Sequence[Mapping[str, Any]]
     files: Sequence[Mapping[str, Any]] | None
+    annotation_reply: Mapping[str, Any] | None = None  # set when an annotation answered instead of the model
 
 
 @dataclass(frozen=True, slots=True)

@@ -30,6 +30,7 @@ from openify.providers.base import (
     context_size,
 )
 from openify.registry import Registries
+from openify.services.annotations import AnnotationService, Reply
 from openify.services.chat import prompts
 from openify.services.chat.agent import AgentRunner
 from openify.services.chat.config import AppConfig, parse
@@ -108,6 +109,7 @@ class ChatService:
         self._end_users, self.conversations, self.messages, self.files = end_users, conversations, messages, files
         self.running = StopRegistry()
         self.knowledge: Any = None  # set by the container when the knowledge service exists
+        self.annotations: AnnotationService | None = None  # set by the container
         self._configs: dict[tuple[str, Any], AppConfig] = {}
         # SQLite has one writer: writes queue on one thread instead of sleeping in SQLite's busy handler.
         self._writer = ThreadPoolExecutor(1, "openify-chat-writer") if db.is_sqlite else None
@@ -237,6 +239,18 @@ class ChatService:
         status, error = "normal", None
         started = monotonic()
         try:
+            mod = cfg.moderation
+            texts = (req.query, *(v for v in inputs.values() if isinstance(v, str)))
+            flagged = mod.input_preset is not None and mod.flags(*texts)
+            reply = None if flagged else await self._annotation_reply(app, req.query)
+            if reply is not None:
+                await self._answer_with_annotation(gen, reply, prep)
+                if prep.name_conversation:
+                    try:  # the answer is stored and sent: a title that fails keeps the initial name
+                        await self._auto_name(cfg, llm, gen.conversation_id, req.query)
+                    except Exception:
+                        log.warning("naming conversation %s failed", gen.conversation_id, exc_info=True)
+                return
             resources = await self._retrieve(app, cfg, gen, req, inputs)
             context = "\n".join(str(r.get("content") or "") for r in resources) or None
             messages = prompts.build_messages(
@@ -248,9 +262,7 @@ class ChatService:
                 prep.files.images,
                 context_size=context_size(llm),
             )
-            mod = cfg.moderation
-            texts = (req.query, *(v for v in inputs.values() if isinstance(v, str)))
-            if mod.input_preset is not None and mod.flags(*texts):
+            if flagged and mod.input_preset is not None:
                 # Dify answers a flagged input with the preset, one character per message event, without the model.
                 for char in mod.input_preset:
                     gen.emit(MessageDelta(char))
@@ -302,6 +314,30 @@ class ChatService:
         gen.close()
         if prep.name_conversation and answer:
             await self._auto_name(cfg, llm, gen.conversation_id, req.query)
+
+    async def _annotation_reply(self, app: App, query: str) -> Reply | None:
+        """The annotation that answers `query` in a chat or agent-chat app with annotation reply on. As in Dify
+        (AnnotationReplyFeature), a failing match (a provider gone) is logged and the model answers instead."""
+        if self.annotations is None or app.mode == "completion" or self.annotations.surely_off(app.id):
+            return None
+        try:
+            return await asyncio.to_thread(self.annotations.match, app.id, query)
+        except Exception:
+            log.warning("annotation reply of app %s failed; the model answers", app.id, exc_info=True)
+            return None
+
+    async def _answer_with_annotation(self, gen: Generation, reply: Reply, prep: _Prepared) -> None:
+        """Dify's direct output: the annotation's answer one character per message event, no model, no usage;
+        message_end names the annotation. Dify's account is the annotation's author, "Dify user" when there is
+        none; Openify has no accounts."""
+        for char in reply.answer:
+            gen.emit(MessageDelta(char))
+        usage = Usage()
+        await self.write(self.messages.complete, gen.message_id, answer=reply.answer, status="normal", usage=usage)
+        files = [_end_file(f, self.files.url(f)) for f in prep.files.records] or None
+        annotation = {"id": reply.annotation_id, "account": {"id": None, "name": "Dify user"}}
+        gen.emit(MessageEnd(usage, [], files, annotation_reply=annotation))
+        gen.close()
 
     async def _stream_answer(
         self, gen: Generation, cfg: AppConfig, llm: LLM, messages: list[ChatMessage], holder: list[Usage]

@@ -1,5 +1,6 @@
 """Tables, one module per aggregate. Importing this package registers every table on Base.metadata."""
 
+from openify.storage.tables.annotations import Annotation, AnnotationSetting
 from openify.storage.tables.apps import ApiKey, App, EndUser
 from openify.storage.tables.base import Base
 from openify.storage.tables.instances import ServerInstance
@@ -18,6 +19,7 @@ from openify.storage.tables.workflows import ConversationVariable, NodeExecution
 from openify.storage.tables.chat import Conversation, Message, MessageFeedback, UploadFile
 
 __all__ = [
+    "Annotation", "AnnotationSetting",
     "ChildChunk", "Dataset", "DatasetMetadataField", "DatasetProcessRule", "DatasetTag", "DatasetTagBinding",
     "Document", "Job", "Segment", "ServerInstance",
     "Conversation", "Message", "MessageFeedback", "UploadFile",
