@@ -242,3 +242,18 @@ class DSLError(InvalidParam):
     """A DSL file cannot be imported: bad YAML, unknown kind/mode/version, or an unsupported node."""
 
     code, status, message = "invalid_param", 400, "Invalid DSL."
+
+
+class NoAudioUploaded(OpenifyError):
+    """`/audio-to-text` without a file."""
+
+    code, status, message = "no_audio_uploaded", 400, "Please upload your audio."
+
+
+class AudioTooLarge(OpenifyError):
+    code, status, message = "audio_too_large", 413, "Audio size exceeded."
+
+
+class UnsupportedAudioType(OpenifyError):
+    code, status, message = "unsupported_audio_type", 415, "Audio type not allowed."
+

@@ -57,6 +57,8 @@ class Registries:
     llm_providers: Registry[Any] = field(default_factory=lambda: Registry("LLM provider"))
     embedding_providers: Registry[Any] = field(default_factory=lambda: Registry("embedding provider"))
     rerank_providers: Registry[Any] = field(default_factory=lambda: Registry("rerank provider"))
+    speech_to_text_providers: Registry[Any] = field(default_factory=lambda: Registry("speech-to-text provider"))
+    text_to_speech_providers: Registry[Any] = field(default_factory=lambda: Registry("text-to-speech provider"))
     vector_stores: Registry[Any] = field(default_factory=lambda: Registry("vector store"))
     keyword_indexes: Registry[Any] = field(default_factory=lambda: Registry("keyword index"))
     extractors: Registry[Any] = field(default_factory=lambda: Registry("extractor"))

@@ -159,6 +159,30 @@ class RerankModel(Protocol):
         ...
 
 
+class SpeechToTextModel(Protocol):
+    """A speech-to-text model."""
+
+    name: str
+
+    def transcribe(self, audio: bytes, filename: str, mime_type: str) -> str:
+        """The text spoken in `audio`."""
+        ...
+
+
+class TextToSpeechModel(Protocol):
+    """A text-to-speech model."""
+
+    name: str
+
+    def voices(self) -> list[str]:
+        """The voices it offers, the default first."""
+        ...
+
+    def speak(self, text: str, voice: str) -> bytes:
+        """`text` read aloud, as MP3."""
+        ...
+
+
 class ModelResolver(Protocol):
     """Finds the configured model for a DSL's (provider, name). Raises ProviderNotInitialized when absent."""
 
@@ -172,6 +196,14 @@ class ModelResolver(Protocol):
 
     def rerank(self, provider: str, model: str) -> RerankModel:
         """The rerank model named."""
+        ...
+
+    def speech_to_text(self) -> SpeechToTextModel:
+        """The first speech2text model of providers.yaml; ProviderNotInitialized when there is none."""
+        ...
+
+    def text_to_speech(self) -> TextToSpeechModel:
+        """The first tts model of providers.yaml; ProviderNotInitialized when there is none."""
         ...
 
 

@@ -63,16 +63,22 @@ class ClientPool:
 
     def post_json(self, target: ModelTarget, url: str, headers: dict[str, str], body: dict[str, Any]) -> Any:
         """POST synchronously (embeddings, rerank) with the retry policy of the provider; errors mapped."""
+        return self.post(target, url, headers, json=body).json()
+
+    def post(self, target: ModelTarget, url: str, headers: dict[str, str], **request: Any) -> httpx.Response:
+        """POST synchronously (JSON, or a multipart `files` upload) with the provider's retry policy; errors
+        mapped. The response is read whole."""
         config = target.config
         client = self.sync_client(target.provider, config)
         with map_provider_errors(target.provider, target.secrets):
             attempt = 0
             while True:
                 try:
-                    response = client.post(url, json=body, headers=headers)
+                    response = client.post(url, headers=headers, **request)
                     if response.status_code >= 400:
                         raise UpstreamStatusError.from_response(response)
-                    return response.json()
+                    response.read()
+                    return response
                 except (UpstreamStatusError, *TRANSPORT_ERRORS) as exc:
                     if attempt >= config.max_retries or not is_retryable(exc):
                         raise

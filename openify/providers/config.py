@@ -16,6 +16,8 @@
           qwen2.5:7b: {mode: chat, context_size: 32768}
           bge-m3: {model_type: text-embedding, dimensions: 1024}
           bge-reranker-v2-m3: {model_type: rerank}
+          whisper-1: {model_type: speech2text}             # /audio-to-text uses the first one declared
+          tts-1: {model_type: tts, voices: [alloy, nova]}  # /text-to-audio likewise
 
 An entry named like a Settings-configured provider (`openai`, `anthropic`, `azure_openai`) overrides
 those variables field by field. Without `default`, a DSL provider name that is not configured fails at
@@ -34,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from openify.settings import Settings
 
-ModelType = Literal["llm", "text-embedding", "rerank"]
+ModelType = Literal["llm", "text-embedding", "rerank", "speech2text", "tts"]
 
 # Dify provider names whose API speaks OpenAI's protocol at a well-known address.
 _KNOWN: dict[str, tuple[str, str]] = {
@@ -84,6 +86,7 @@ class ModelConfig(BaseModel):
         default=None, description="tool-call, vision, ...; provider defaults when unset."
     )
     tokenizer: Literal["tiktoken", "estimate"] | None = None
+    voices: list[str] | None = Field(default=None, description="TTS voices; OpenAI's six when unset.")
 
     @property
     def price_unit(self) -> Decimal:

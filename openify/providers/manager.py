@@ -10,7 +10,7 @@ from __future__ import annotations
 from typing import Any
 
 from openify.errors import ModelCurrentlyNotSupport, ProviderNotInitialized
-from openify.providers.base import LLM, EmbeddingModel, RerankModel
+from openify.providers.base import LLM, EmbeddingModel, RerankModel, SpeechToTextModel, TextToSpeechModel
 from openify.providers.clients import ClientPool
 from openify.providers.config import (
     ModelConfig,
@@ -23,7 +23,7 @@ from openify.providers.config import (
 )
 from openify.providers.embedded import ALIASES as EMBEDDED_MODELS
 from openify.providers.embedded import DIMENSIONS, EMBEDDED_PROVIDER
-from openify.registry import Registries
+from openify.registry import Registries, Registry
 from openify.settings import Settings
 
 _EMBEDDED_CONFIG = ProviderConfig(type="embedded", label="Openify embedded")
@@ -112,6 +112,26 @@ class ProviderManager:
             raise ModelCurrentlyNotSupport(f"Provider {target.provider!r} offers no rerank models.")
         rerank: RerankModel = factory(target, self._clients)
         return rerank
+
+    def speech_to_text(self) -> SpeechToTextModel:
+        model: SpeechToTextModel = self._default_of("speech2text", self._registries.speech_to_text_providers)
+        return model
+
+    def text_to_speech(self) -> TextToSpeechModel:
+        model: TextToSpeechModel = self._default_of("tts", self._registries.text_to_speech_providers)
+        return model
+
+    def _default_of(self, model_type: ModelType, registry: Registry[Any]) -> Any:
+        """Dify's workspace default model of a type: here the first such model providers.yaml declares."""
+        for name, config in self._file.providers.items():
+            for model, declared in config.models.items():
+                if declared.model_type == model_type:
+                    target = self._target(name, model)
+                    factory = registry.find(target.config.type)
+                    if factory is None:
+                        raise ModelCurrentlyNotSupport(f"Provider {name!r} offers no {model_type} models.")
+                    return factory(target, self._clients)
+        raise ProviderNotInitialized(f"Default model not found for {model_type}")
 
     def _embedded(self, model: str) -> EmbeddingModel:
         factory = self._registries.embedding_providers.get("embedded")

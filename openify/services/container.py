@@ -11,6 +11,7 @@ from openify.registry import Registries
 from openify.security.file_links import FileLinks
 from openify.services.annotations import AnnotationService
 from openify.services.apps import AppService
+from openify.services.audio import AudioService
 from openify.services.chat import ChatService, build_chat
 from openify.services.end_users import EndUserService
 from openify.services.instances import Instances
@@ -38,6 +39,7 @@ class Services:
     models: ProviderManager
     file_links: FileLinks = field(init=False)
     annotations: AnnotationService = field(init=False)
+    audio: AudioService = field(init=False)
     workflows: WorkflowRunService = field(init=False)
     chatflows: ChatflowService = field(init=False)
     jobs: JobRunner = field(init=False)
@@ -52,6 +54,7 @@ class Services:
             lambda: signing_key(self.blobs, "file-links"), self.settings.files_url, self.settings.files_access_timeout
         )
         self.annotations = AnnotationService(self.db, self.models, self.jobs)
+        self.audio = AudioService(self.db, self.models)
         self.knowledge = KnowledgeService(self.settings, self.registries, self.db, self.blobs, self.models, self.jobs)
         self.workflows = workflow_service(
             self.db, self.registries, self.models, self.settings, self.end_users, self.blobs, self.file_links, self

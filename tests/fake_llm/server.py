@@ -9,6 +9,8 @@ noticing a client that hung up) are awkward to produce through an ASGI server.
 from __future__ import annotations
 
 import asyncio
+import email.parser
+import email.policy
 import hashlib
 import json
 import math
@@ -205,7 +207,8 @@ class FakeLLM:
             headers[key.strip().lower()] = value.strip()
         length = int(headers.get("content-length", "0"))
         raw = await reader.readexactly(length) if length else b""
-        body = json.loads(raw) if raw else {}
+        ctype = headers.get("content-type", "")
+        body = _multipart(ctype, raw) if ctype.startswith("multipart/form-data") else json.loads(raw) if raw else {}
         return _Request(method, target.split("?", 1)[0], headers, body)
 
     async def _dispatch(self, req: _Request, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> bool:
@@ -230,6 +233,18 @@ class FakeLLM:
             return await self._send_json(writer, 200, self._rerank(req.body))
         if path.endswith("/messages"):
             return await self._anthropic(req.body, reader, writer)
+        if path.endswith("/audio/transcriptions"):
+            # The next scripted text, else what it was sent: speech to text that can be checked end to end.
+            reply = self._replies.popleft() if self._replies else None
+            heard = reply.text if isinstance(reply, _Text) else f"heard {req.body['file']['size']} bytes"
+            return await self._send_json(writer, 200, {"text": heard})
+        if path.endswith("/audio/speech"):
+            # "MP3" whose bytes carry the voice and the text, so a test can see both arrived.
+            audio = b"ID3" + f"{req.body.get('voice')}|{req.body.get('input')}".encode()
+            head = f"HTTP/1.1 200 OK\r\ncontent-type: audio/mpeg\r\ncontent-length: {len(audio)}\r\n\r\n"
+            writer.write(head.encode() + audio)
+            await writer.drain()
+            return True
         return await self._send_json(writer, 404, {"error": {"message": f"no route {path}"}})
 
     async def _send_json(
@@ -532,3 +547,27 @@ def hash_vector(text: str, dims: int) -> list[float]:
     values = values[:dims]
     norm = math.sqrt(sum(v * v for v in values)) or 1.0
     return [v / norm for v in values]
+
+
+def _multipart(content_type: str, raw: bytes) -> dict[str, Any]:
+    """A multipart/form-data body as {field: text, file field: {filename, content_type, size, data}}.
+    The stdlib's MIME parser reads it: this stand-in needs no web framework."""
+    parsed = email.parser.BytesParser(policy=email.policy.HTTP).parsebytes(
+        f"content-type: {content_type}\r\n\r\n".encode() + raw
+    )
+    out: dict[str, Any] = {}
+    for part in parsed.iter_parts():
+        name = part.get_param("name", header="content-disposition")
+        payload = part.get_payload(decode=True)
+        data = payload if isinstance(payload, bytes) else b""
+        filename = part.get_filename()
+        if filename is None:
+            out[str(name)] = data.decode()
+        else:
+            out[str(name)] = {
+                "filename": filename,
+                "content_type": part.get_content_type(),
+                "size": len(data),
+                "data": data,
+            }
+    return out
