@@ -31,7 +31,7 @@ from openify.engine.events import (
     WorkflowStarted,
 )
 from openify.errors import InvalidParam
-from openify.services.workflows.chatflows import ChatflowTurn, TurnUsage
+from openify.services.workflows.chatflows import AnnotatedTurn, ChatflowTurn, TurnUsage
 
 
 @dataclass(frozen=True, slots=True)
@@ -257,8 +257,44 @@ def _usage(u: TurnUsage, sse: bool) -> dict[str, Any]:
     }
 
 
-def _metadata(u: TurnUsage, sse: bool) -> dict[str, Any]:
-    return {"annotation_reply": None, "retriever_resources": [], "usage": _usage(u, sse)}
+def _metadata(u: TurnUsage, sse: bool, annotation_reply: dict[str, Any] | None = None) -> dict[str, Any]:
+    return {"annotation_reply": annotation_reply, "retriever_resources": [], "usage": _usage(u, sse)}
+
+
+_NO_USAGE = TurnUsage(0, 0, 0, 0.0)
+
+
+def _annotation(turn: AnnotatedTurn) -> dict[str, Any]:
+    # Dify names the annotation's author account, "Dify user" when there is none; Openify has no accounts.
+    return {"id": turn.annotation_id, "account": {"id": None, "name": "Dify user"}}
+
+
+async def annotated_payloads(turn: AnnotatedTurn) -> AsyncIterator[dict[str, Any]]:
+    """A chatflow turn an annotation answered: Dify streams the answer as one `message` and then `message_end`,
+    with no workflow events (advanced_chat/app_runner.py: _complete_with_stream_output)."""
+    head = {
+        "conversation_id": turn.conversation_id,
+        "message_id": turn.message_id,
+        "created_at": turn.created_at,
+        "task_id": turn.task_id,
+        "id": turn.message_id,
+    }
+    yield {"event": "message", **head, "answer": turn.answer, "from_variable_selector": None}
+    yield {"event": "message_end", **head, "metadata": _metadata(_NO_USAGE, True, _annotation(turn)), "files": []}
+
+
+def annotated_blocking_body(turn: AnnotatedTurn) -> dict[str, Any]:
+    return {
+        "event": "message",
+        "task_id": turn.task_id,
+        "id": turn.message_id,
+        "message_id": turn.message_id,
+        "conversation_id": turn.conversation_id,
+        "mode": "advanced-chat",
+        "answer": turn.answer,
+        "metadata": _metadata(_NO_USAGE, False, _annotation(turn)),
+        "created_at": turn.created_at,
+    }
 
 
 async def pre_run_error(message: str) -> AsyncIterator[dict[str, Any]]:

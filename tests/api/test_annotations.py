@@ -11,7 +11,7 @@ from openify.services.container import Services
 from tests.api import chatkit
 from tests.api.chatkit import blocking, streaming
 from tests.api.dify import assert_dify_error
-from tests.conftest import AppKit, import_app
+from tests.conftest import DSL_DIR, AppKit, import_app
 from tests.fake_llm.server import FakeLLM
 
 settings, chat = chatkit.settings, chatkit.chat  # fixtures
@@ -180,3 +180,32 @@ async def test_enabling_with_a_model_that_is_not_configured_ends_in_error(
     fake_llm.reply("from the model")
     r = await blocking(client, chat, query="How do I reset my password?", auto_generate_name=False)
     assert r.json()["answer"] == "from the model"
+
+
+async def test_reply_answers_a_chatflow_turn_without_running_the_workflow(
+    client: httpx.AsyncClient, services: Services
+) -> None:
+    kit = import_app(services, DSL_DIR / "19-chatflow-0.4.0-conversation-var-in-iteration.yml")  # echoes the query
+    hours = await _create(client, kit, "What are your opening hours?", "9 to 5, Monday to Friday.")
+    assert (await _configure(client, kit, "enable"))["job_status"] == "completed"
+
+    body = {"inputs": {}, "query": "what are your opening hours", "user": "u1", "response_mode": "blocking"}
+    r = await client.post("/v1/chat-messages", headers=kit.auth, json=body)
+    assert r.status_code == 200, r.text
+    got = r.json()
+    assert got["mode"] == "advanced-chat" and got["answer"] == "9 to 5, Monday to Friday."
+    assert got["metadata"]["annotation_reply"]["id"] == hours["id"]
+
+    streamed = await client.post("/v1/chat-messages", headers=kit.auth, json={**body, "response_mode": "streaming"})
+    events = chatkit.sse_events(streamed.text)
+    assert [e["event"] for e in events] == ["message", "message_end"]  # no workflow ran
+    assert events[0]["answer"] == "9 to 5, Monday to Friday." and events[0]["message_id"] == events[1]["id"]
+    assert events[1]["metadata"]["annotation_reply"]["id"] == hours["id"]
+
+    q = {"conversation_id": got["conversation_id"], "user": "u1"}
+    stored = (await client.get("/v1/messages", headers=kit.auth, params=q)).json()["data"]
+    assert [m["answer"] for m in stored] == ["9 to 5, Monday to Friday."]
+
+    # a query no annotation answers runs the workflow, which echoes it
+    other = await client.post("/v1/chat-messages", headers=kit.auth, json={**body, "query": "hello there"})
+    assert other.json()["answer"] == "hello there" and other.json()["metadata"]["annotation_reply"] is None

@@ -15,7 +15,7 @@ from openify.errors import InvalidParam, NotChatApp
 from openify.services.chat import TurnRequest
 from openify.services.chat.service import CHAT_MODES
 from openify.services.stops import StopKind, TaskStop
-from openify.services.workflows.chatflows import TurnUsage
+from openify.services.workflows.chatflows import AnnotatedTurn, TurnUsage
 
 router = APIRouter(tags=["chat"])
 
@@ -58,6 +58,10 @@ async def _chatflow(services: ServicesDep, ctx: AppKey, body: ChatMessageRequest
         if not streaming:
             raise
         return sse.response(workflow_events.pre_run_error(exc.detail), initial_ping=True)
+    if isinstance(turn, AnnotatedTurn):
+        if streaming:
+            return sse.response(workflow_events.annotated_payloads(turn), initial_ping=True)
+        return workflow_events.annotated_blocking_body(turn)
 
     def usage(ev: WorkflowFinished) -> TurnUsage:
         return chatflows.usage(turn.live, ev)

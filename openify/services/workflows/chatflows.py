@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import asyncio
 import calendar
+import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from typing import Any, Protocol
 
 from openify.engine.events import NodeFinished, WorkflowFinished
 from openify.errors import InvalidParam
+from openify.services.annotations import AnnotationService, Reply
 from openify.services.chat.conversations import ConversationService
 from openify.services.chat.messages import MessageService
 from openify.services.end_users import EndUserService
@@ -22,6 +24,8 @@ from openify.services.workflows.live import LiveRun
 from openify.services.workflows.runs import WorkflowRunService
 from openify.storage.db import Database
 from openify.storage.tables import App, Conversation, ConversationVariable, Message
+
+log = logging.getLogger("openify.chatflows")
 
 
 class ChatTurn(Protocol):
@@ -50,6 +54,19 @@ class ChatflowTurn:
 
 
 @dataclass(frozen=True, slots=True)
+class AnnotatedTurn:
+    """A chatflow turn that an annotation answered (annotation reply): no workflow ran; the message is stored
+    with the annotation's answer."""
+
+    task_id: str
+    conversation_id: str
+    message_id: str
+    created_at: int
+    annotation_id: str
+    answer: str
+
+
+@dataclass(frozen=True, slots=True)
 class TurnUsage:
     prompt_tokens: int
     completion_tokens: int
@@ -68,31 +85,49 @@ ConversationNamer = Callable[[App, str, str], Awaitable[None]]
 
 class ChatflowService:
     def __init__(
-        self, db: Database, runs: WorkflowRunService, end_users: EndUserService, namer: ConversationNamer | None = None
+        self,
+        db: Database,
+        runs: WorkflowRunService,
+        end_users: EndUserService,
+        namer: ConversationNamer | None = None,
+        annotations: AnnotationService | None = None,
     ) -> None:
         self._db, self._runs, self._end_users, self._namer = db, runs, end_users, namer
+        self._annotations = annotations
         self._naming: set[asyncio.Task[None]] = set()
 
-    async def start(self, app: App, turn: ChatTurn, workflow_id: str | None = None) -> ChatflowTurn:
-        """Validate, store the conversation and running message, and start the run. InvalidParam before any write."""
+    async def start(self, app: App, turn: ChatTurn, workflow_id: str | None = None) -> ChatflowTurn | AnnotatedTurn:
+        """Validate, store the conversation and running message, and start the run. InvalidParam before any write.
+        With annotation reply on, a query an annotation answers runs no workflow (Dify's handle_annotation_reply)."""
         end_user = await self._runs.end_user(app.id, turn.user)
         version = await self._runs.aversion_of(app, workflow_id)
         runner = self._runs.runner_for(app, version)
         inputs = self._runs.prepare_inputs(runner, turn.inputs)
-        run_id = str(uuid.uuid4())
+        reply = await self._annotation_reply(app, turn.query)
+        run_id = None if reply is not None else str(uuid.uuid4())
         declared = runner.graph.conversation_variables
         conv, msg = await asyncio.to_thread(self._store_turn, app, end_user.id, turn, inputs, run_id, declared)
         created = calendar.timegm(msg.created_at.timetuple())
         created_now = conv.id != turn.conversation_id  # no id, or an unknown one: a conversation started now
         name_it = created_now and bool(getattr(turn, "auto_generate_name", True)) and bool(turn.query)
 
-        async def on_finish(live: LiveRun, finished: WorkflowFinished) -> None:
-            await self._finish(live, finished)
-            if name_it and finished.status == "succeeded" and self._namer is not None:
+        def name_conversation() -> None:
+            if name_it and self._namer is not None:
                 # Off the hot path, as in chat apps: the answer never waits for the title.
                 task = asyncio.create_task(self._namer(app, conv.id, turn.query))
                 self._naming.add(task)
                 task.add_done_callback(self._naming.discard)
+
+        if reply is not None:
+            await asyncio.to_thread(self._complete_with, msg.id, reply.answer)
+            name_conversation()
+            return AnnotatedTurn(str(uuid.uuid4()), conv.id, msg.id, created, reply.annotation_id, reply.answer)
+        assert run_id is not None  # noqa: S101 - narrowing for mypy
+
+        async def on_finish(live: LiveRun, finished: WorkflowFinished) -> None:
+            await self._finish(live, finished)
+            if finished.status == "succeeded":
+                name_conversation()
 
         live = await self._runs.start(
             app,
@@ -111,13 +146,29 @@ class ChatflowService:
         )
         return ChatflowTurn(live, conv.id, msg.id, created)
 
+    async def _annotation_reply(self, app: App, query: str) -> Reply | None:
+        """As in chat apps (services/chat): a failing match is logged and the workflow answers."""
+        if self._annotations is None or not query or self._annotations.surely_off(app.id):
+            return None
+        try:
+            return await asyncio.to_thread(self._annotations.match, app.id, query)
+        except Exception:
+            log.warning("annotation reply of app %s failed; the workflow answers", app.id, exc_info=True)
+            return None
+
+    def _complete_with(self, message_id: str, answer: str) -> None:
+        with self._db.session() as s:
+            row = s.get(Message, message_id)
+            if row is not None:
+                row.answer, row.status = answer, "normal"
+
     def _store_turn(
         self,
         app: App,
         end_user_id: str,
         turn: ChatTurn,
         inputs: dict[str, Any],
-        run_id: str,
+        run_id: str | None,
         declared: Sequence[Mapping[str, Any]],
     ) -> tuple[Conversation, Message]:
         with self._db.session() as s:
