@@ -19,6 +19,7 @@ from typing import Any
 
 import numpy as np
 from sqlalchemy import func, or_, select, update
+from sqlalchemy.orm import Session
 
 from openify.errors import InvalidParam, NotFound
 from openify.jobs.base import JobContext, JobRunner
@@ -100,11 +101,7 @@ class AnnotationService:
         return rows, int(total)
 
     def update(self, app_id: str, annotation_id: str, question: str, answer: str) -> Annotation:
-        with self._db.session() as s:
-            row = s.get(Annotation, annotation_id)
-            if row is None or row.app_id != app_id:
-                raise AnnotationNotFound()
-            s.expunge(row)
+        row = self.get(app_id, annotation_id)
         row.question, row.answer = question, answer
         row.embedding = row.embedding_model = None
         self._embed_if_on(app_id, [row])  # before the write: a failing model leaves the annotation as it was
@@ -114,18 +111,13 @@ class AnnotationService:
 
     def get(self, app_id: str, annotation_id: str) -> Annotation:
         with self._db.session() as s:
-            row = s.get(Annotation, annotation_id)
-            if row is None or row.app_id != app_id:
-                raise AnnotationNotFound()
+            row = _mine(s, app_id, annotation_id)
             s.expunge(row)
         return row
 
     def delete(self, app_id: str, annotation_id: str) -> None:
         with self._db.session() as s:
-            row = s.get(Annotation, annotation_id)
-            if row is None or row.app_id != app_id:
-                raise AnnotationNotFound()
-            s.delete(row)
+            s.delete(_mine(s, app_id, annotation_id))
 
     # --- annotation reply: settings and their jobs ----------------------------------------------------------------
     def setting(self, app_id: str) -> AnnotationSetting | None:
@@ -258,6 +250,14 @@ class AnnotationService:
         key = _model_key(setting.embedding_provider_name, setting.embedding_model_name)
         for row, vec in zip(rows, vectors, strict=True):
             row.embedding, row.embedding_model = _vector(vec), key
+
+
+def _mine(s: Session, app_id: str, annotation_id: str) -> Annotation:
+    """The annotation, if it is this app's; another app's is as absent as a missing one."""
+    row = s.get(Annotation, annotation_id)
+    if row is None or row.app_id != app_id:
+        raise AnnotationNotFound()
+    return row
 
 
 def _escape_like(text: str) -> str:
