@@ -11,6 +11,8 @@ database sees the same vectors without an index to keep in step.
 
 from __future__ import annotations
 
+import asyncio
+import logging
 import re
 import time
 from collections.abc import Mapping, Sequence
@@ -27,6 +29,8 @@ from openify.providers.base import EmbeddingModel, ModelResolver
 from openify.storage.db import Database
 from openify.storage.tables import Annotation, AnnotationSetting, Job
 from openify.storage.tables.base import new_id
+
+log = logging.getLogger("openify.annotations")
 
 REPLY_JOB = "annotation_reply"
 ACTIONS = ("enable", "disable")
@@ -207,6 +211,17 @@ class AnnotationService:
         self._settings.pop(app_id, None)
 
     # --- annotation reply: matching a query --------------------------------------------------------------------
+    async def reply_for(self, app_id: str, query: str) -> Reply | None:
+        """`match` off the event loop, for a chat turn. It never raises: as in Dify (AnnotationReplyFeature), a
+        failing match (a provider gone) is logged and the app answers as it would without annotations."""
+        if not query or self.surely_off(app_id):
+            return None
+        try:
+            return await asyncio.to_thread(self.match, app_id, query)
+        except Exception:
+            log.warning("annotation reply of app %s failed; the app answers without it", app_id, exc_info=True)
+            return None
+
     def match(self, app_id: str, query: str) -> Reply | None:
         """The annotation that answers `query`, counted as a hit; None when reply is off or nothing is close."""
         setting = self.setting(app_id)

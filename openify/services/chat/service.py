@@ -316,15 +316,10 @@ class ChatService:
             await self._auto_name(cfg, llm, gen.conversation_id, req.query)
 
     async def _annotation_reply(self, app: App, query: str) -> Reply | None:
-        """The annotation that answers `query` in a chat or agent-chat app with annotation reply on. As in Dify
-        (AnnotationReplyFeature), a failing match (a provider gone) is logged and the model answers instead."""
-        if self.annotations is None or app.mode == "completion" or self.annotations.surely_off(app.id):
+        """The annotation that answers `query` in a chat or agent-chat app with annotation reply on."""
+        if self.annotations is None or app.mode == "completion":
             return None
-        try:
-            return await asyncio.to_thread(self.annotations.match, app.id, query)
-        except Exception:
-            log.warning("annotation reply of app %s failed; the model answers", app.id, exc_info=True)
-            return None
+        return await self.annotations.reply_for(app.id, query)
 
     async def _answer_with_annotation(self, gen: Generation, reply: Reply, prep: _Prepared) -> None:
         """Dify's direct output: the annotation's answer one character per message event, no model, no usage;

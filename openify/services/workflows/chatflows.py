@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import asyncio
 import calendar
-import logging
 import uuid
 from collections.abc import Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
@@ -16,7 +15,7 @@ from typing import Any, Protocol
 
 from openify.engine.events import NodeFinished, WorkflowFinished
 from openify.errors import InvalidParam
-from openify.services.annotations import AnnotationService, Reply
+from openify.services.annotations import AnnotationService
 from openify.services.chat.conversations import ConversationService
 from openify.services.chat.messages import MessageService
 from openify.services.end_users import EndUserService
@@ -24,8 +23,6 @@ from openify.services.workflows.live import LiveRun
 from openify.services.workflows.runs import WorkflowRunService
 from openify.storage.db import Database
 from openify.storage.tables import App, Conversation, ConversationVariable, Message
-
-log = logging.getLogger("openify.chatflows")
 
 
 class ChatTurn(Protocol):
@@ -103,7 +100,7 @@ class ChatflowService:
         version = await self._runs.aversion_of(app, workflow_id)
         runner = self._runs.runner_for(app, version)
         inputs = self._runs.prepare_inputs(runner, turn.inputs)
-        reply = await self._annotation_reply(app, turn.query)
+        reply = await self._annotations.reply_for(app.id, turn.query) if self._annotations is not None else None
         run_id = None if reply is not None else str(uuid.uuid4())
         declared = runner.graph.conversation_variables
         conv, msg = await asyncio.to_thread(self._store_turn, app, end_user.id, turn, inputs, run_id, declared)
@@ -145,16 +142,6 @@ class ChatflowService:
             prepared_inputs=inputs,
         )
         return ChatflowTurn(live, conv.id, msg.id, created)
-
-    async def _annotation_reply(self, app: App, query: str) -> Reply | None:
-        """As in chat apps (services/chat): a failing match is logged and the workflow answers."""
-        if self._annotations is None or not query or self._annotations.surely_off(app.id):
-            return None
-        try:
-            return await asyncio.to_thread(self._annotations.match, app.id, query)
-        except Exception:
-            log.warning("annotation reply of app %s failed; the workflow answers", app.id, exc_info=True)
-            return None
 
     def _complete_with(self, message_id: str, answer: str) -> None:
         with self._db.session() as s:
