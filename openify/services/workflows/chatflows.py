@@ -103,7 +103,9 @@ class ChatflowService:
         reply = await self._annotations.reply_for(app.id, turn.query) if self._annotations is not None else None
         run_id = None if reply is not None else str(uuid.uuid4())
         declared = runner.graph.conversation_variables
-        conv, msg = await asyncio.to_thread(self._store_turn, app, end_user.id, turn, inputs, run_id, declared)
+        answer = reply.answer if reply is not None else None
+        store = self._store_turn
+        conv, msg = await asyncio.to_thread(store, app, end_user.id, turn, inputs, run_id, declared, answer)
         created = calendar.timegm(msg.created_at.timetuple())
         created_now = conv.id != turn.conversation_id  # no id, or an unknown one: a conversation started now
         name_it = created_now and bool(getattr(turn, "auto_generate_name", True)) and bool(turn.query)
@@ -116,7 +118,6 @@ class ChatflowService:
                 task.add_done_callback(self._naming.discard)
 
         if reply is not None:
-            await asyncio.to_thread(self._complete_with, msg.id, reply.answer)
             name_conversation()
             return AnnotatedTurn(str(uuid.uuid4()), conv.id, msg.id, created, reply.annotation_id, reply.answer)
         assert run_id is not None  # noqa: S101 - narrowing for mypy
@@ -143,12 +144,6 @@ class ChatflowService:
         )
         return ChatflowTurn(live, conv.id, msg.id, created)
 
-    def _complete_with(self, message_id: str, answer: str) -> None:
-        with self._db.session() as s:
-            row = s.get(Message, message_id)
-            if row is not None:
-                row.answer, row.status = answer, "normal"
-
     def _store_turn(
         self,
         app: App,
@@ -157,7 +152,10 @@ class ChatflowService:
         inputs: dict[str, Any],
         run_id: str | None,
         declared: Sequence[Mapping[str, Any]],
+        answer: str | None = None,
     ) -> tuple[Conversation, Message]:
+        """The conversation (new or found) and the turn's message, running; with `answer` (annotation reply)
+        the message is stored answered, in the same transaction."""
         with self._db.session() as s:
             conv = None
             if turn.conversation_id:
@@ -187,6 +185,8 @@ class ChatflowService:
                             )
                         )
             msg = MessageService.new(conv, turn.query, inputs, list(turn.files), workflow_run_id=run_id)
+            if answer is not None:
+                msg.answer, msg.status = answer, "normal"
             s.add(msg)
             if not new:
                 MessageService.bump(s, conv.id, msg.created_at)
