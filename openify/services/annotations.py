@@ -181,6 +181,21 @@ class AnnotationService:
         provider, model = str(payload["provider"]), str(payload["model"])
         embedder = self._models.embedding(provider, model)  # an unknown model fails the job with its message
         key = _model_key(provider, model)
+        self._embed_missing(ctx, app_id, embedder, key)
+        with self._db.session() as s:
+            row = s.get(AnnotationSetting, app_id) or AnnotationSetting(app_id=app_id)
+            row.enabled = True
+            row.score_threshold = float(payload["score_threshold"])
+            row.embedding_provider_name, row.embedding_model_name = provider, model
+            s.merge(row)
+        self._settings.pop(app_id, None)
+        # Annotations written while the job ran, before reply was on, were stored without a vector: embed them
+        # now. Those written from here on are embedded as they are written.
+        self._embed_missing(ctx, app_id, embedder, key)
+        with self._db.session() as s:
+            ctx.finish(s)
+
+    def _embed_missing(self, ctx: JobContext, app_id: str, embedder: EmbeddingModel, key: str) -> None:
         with self._db.session() as s:
             todo = list(
                 s.execute(
@@ -201,14 +216,6 @@ class AnnotationService:
                         .where(Annotation.id == annotation_id)
                         .values(embedding=_vector(vec), embedding_model=key)
                     )
-        with self._db.session() as s:
-            row = s.get(AnnotationSetting, app_id) or AnnotationSetting(app_id=app_id)
-            row.enabled = True
-            row.score_threshold = float(payload["score_threshold"])
-            row.embedding_provider_name, row.embedding_model_name = provider, model
-            s.merge(row)
-            ctx.finish(s)
-        self._settings.pop(app_id, None)
 
     # --- annotation reply: matching a query --------------------------------------------------------------------
     async def reply_for(self, app_id: str, query: str) -> Reply | None:
@@ -245,13 +252,15 @@ class AnnotationService:
         score = float(scores[best])
         if score < setting.score_threshold:
             return None
-        with self._db.session() as s:
-            row = s.get(Annotation, rows[best].id)
-            if row is None:  # deleted meanwhile
-                return None
-            row.hit_count += 1
-            answer = row.answer
-        return Reply(rows[best].id, answer, score)
+        annotation_id = rows[best].id
+        with self._db.session() as s:  # counted in the database, so concurrent hits all count
+            s.execute(
+                update(Annotation).where(Annotation.id == annotation_id).values(hit_count=Annotation.hit_count + 1)
+            )
+            answer = s.scalar(select(Annotation.answer).where(Annotation.id == annotation_id))
+        if answer is None:  # deleted meanwhile
+            return None
+        return Reply(annotation_id, answer, score)
 
     def _embedder(self, setting: AnnotationSetting) -> EmbeddingModel:
         return self._models.embedding(setting.embedding_provider_name, setting.embedding_model_name)

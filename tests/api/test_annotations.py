@@ -209,3 +209,14 @@ async def test_reply_answers_a_chatflow_turn_without_running_the_workflow(
     # a query no annotation answers runs the workflow, which echoes it
     other = await client.post("/v1/chat-messages", headers=kit.auth, json={**body, "query": "hello there"})
     assert other.json()["answer"] == "hello there" and other.json()["metadata"]["annotation_reply"] is None
+
+
+async def test_concurrent_hits_all_count(client: httpx.AsyncClient, chat: AppKit) -> None:
+    faq = await _create(client, chat, "How do I reset my password?", "Use the link on the sign-in page.")
+    assert (await _configure(client, chat, "enable"))["job_status"] == "completed"
+    answers = await asyncio.gather(
+        *(blocking(client, chat, query="how do I reset my password", auto_generate_name=False) for _ in range(12))
+    )
+    assert {r.json()["answer"] for r in answers} == {"Use the link on the sign-in page."}
+    listed = (await client.get("/v1/apps/annotations", headers=chat.auth)).json()["data"]
+    assert [(a["id"], a["hit_count"]) for a in listed] == [(faq["id"], 12)]
