@@ -113,6 +113,18 @@ async def test_bad_requests_are_dify_errors(client: httpx.AsyncClient, chat: App
     assert_dify_error(
         await client.get("/v1/apps/annotations", headers={"Authorization": "Bearer app-x"}), 401, "unauthorized"
     )
+    text = {**chat.auth, "content-type": "text/plain"}
+    assert_dify_error(
+        await client.post("/v1/apps/annotations", headers=text, content=b"q"), 415, "unsupported_media_type"
+    )
+
+
+async def test_nul_characters_are_stripped(client: httpx.AsyncClient, chat: AppKit) -> None:
+    """PostgreSQL text cannot hold NUL: Dify strips it from inputs, and so do we, in bodies and the keyword."""
+    made = await _create(client, chat, "reset\x00 password", "use\x00 the link")
+    assert (made["question"], made["answer"]) == ("reset password", "use the link")
+    found = await client.get("/v1/apps/annotations", headers=chat.auth, params={"keyword": "reset\x00"})
+    assert found.status_code == 200 and [a["id"] for a in found.json()["data"]] == [made["id"]]
 
 
 async def test_reply_answers_a_close_query_without_the_model(

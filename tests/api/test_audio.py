@@ -85,6 +85,9 @@ async def test_text_to_speech_refusals_and_null(
     r = await client.post("/v1/text-to-audio", headers=voiced.auth, json={"user": "u1"})
     assert_dify_error(r, 400, "invalid_param")
     assert r.json()["message"] == "Text is required"
+    plain = {**voiced.auth, "content-type": "text/plain"}
+    r = await client.post("/v1/text-to-audio", headers=plain, content=b"hi")
+    assert_dify_error(r, 415, "unsupported_media_type")
     r = await client.post("/v1/text-to-audio", headers=mute.auth, json={"text": "hi", "user": "u1"})
     assert_dify_error(r, 400, "invalid_param")
     assert r.json()["message"] == "TTS is not enabled"

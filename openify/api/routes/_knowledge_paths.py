@@ -1,4 +1,5 @@
-"""Checks shared by the Knowledge routes: ids are `<uuid:…>` in Dify (others are a 404), bodies are JSON."""
+"""Checks shared by the Knowledge routes (and the annotation and audio ones): ids are `<uuid:…>` in Dify (others are
+a 404), bodies are JSON."""
 
 from __future__ import annotations
 

@@ -11,10 +11,11 @@ import uuid
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Query
-from pydantic import BaseModel, ConfigDict
 from starlette.responses import Response
 
 from openify.api.deps import AppKey, ServicesDep
+from openify.api.routes._knowledge_paths import JSON_BODY, no_nul
+from openify.api.schemas.bodies import JsonBody
 from openify.api.timefmt import unix
 from openify.errors import NotFound
 from openify.services.annotations import MAX_PAGE
@@ -23,17 +24,13 @@ from openify.storage.tables import Annotation
 router = APIRouter(tags=["annotations"])
 
 
-class AnnotationBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class AnnotationBody(JsonBody):
     question: str
     answer: str
 
 
-class ReplySettingsBody(BaseModel):
+class ReplySettingsBody(JsonBody):
     """Required for `disable` too, as in Dify."""
-
-    model_config = ConfigDict(extra="ignore")
 
     score_threshold: float
     embedding_provider_name: str
@@ -50,7 +47,7 @@ def _item(row: Annotation) -> dict[str, Any]:
     }
 
 
-@router.post("/apps/annotations", summary="Create an annotation", status_code=201)
+@router.post("/apps/annotations", summary="Create an annotation", status_code=201, dependencies=JSON_BODY)
 async def create_annotation(body: AnnotationBody, ctx: AppKey, services: ServicesDep) -> dict[str, Any]:
     row = await asyncio.to_thread(services.annotations.create, ctx.app_id, body.question, body.answer)
     return _item(row)
@@ -64,14 +61,14 @@ async def list_annotations(
     limit: Annotated[int, Query(ge=1)] = 20,
     keyword: str = "",
 ) -> dict[str, Any]:
-    limit = min(limit, MAX_PAGE)
+    limit, keyword = min(limit, MAX_PAGE), no_nul(keyword) or ""
     rows, total = await asyncio.to_thread(services.annotations.page, ctx.app_id, page, limit, keyword)
     # Dify's has_more: a full page, whether or not anything follows it.
     data = [_item(r) for r in rows]
     return {"data": data, "has_more": len(rows) == limit, "limit": limit, "total": total, "page": page}
 
 
-@router.put("/apps/annotations/{annotation_id}", summary="Update an annotation")
+@router.put("/apps/annotations/{annotation_id}", summary="Update an annotation", dependencies=JSON_BODY)
 async def update_annotation(
     annotation_id: str, body: AnnotationBody, ctx: AppKey, services: ServicesDep
 ) -> dict[str, Any]:
@@ -85,7 +82,11 @@ async def delete_annotation(annotation_id: str, ctx: AppKey, services: ServicesD
     return Response(status_code=204)
 
 
-@router.post("/apps/annotation-reply/{action}", summary="Turn annotation reply on or off (a background job)")
+@router.post(
+    "/apps/annotation-reply/{action}",
+    summary="Turn annotation reply on or off (a background job)",
+    dependencies=JSON_BODY,
+)
 async def configure_reply(action: str, body: ReplySettingsBody, ctx: AppKey, services: ServicesDep) -> dict[str, str]:
     job_id, status = await asyncio.to_thread(
         services.annotations.configure,

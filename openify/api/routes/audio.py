@@ -6,20 +6,19 @@ import asyncio
 from typing import Any
 
 from fastapi import APIRouter, Request
-from pydantic import BaseModel, ConfigDict
 from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.responses import Response
 
 from openify.api.deps import AppKey, ServicesDep
+from openify.api.routes._knowledge_paths import JSON_BODY
+from openify.api.schemas.bodies import JsonBody
 from openify.errors import UnsupportedMediaType
 from openify.services.audio import AUDIO_LIMIT_BYTES
 
 router = APIRouter(tags=["audio"])
 
 
-class TextToAudioBody(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
+class TextToAudioBody(JsonBody):
     message_id: str | None = None
     text: str | None = None
     voice: str | None = None
@@ -43,7 +42,9 @@ async def audio_to_text(request: Request, ctx: AppKey, services: ServicesDep) ->
     return {"text": text}
 
 
-@router.post("/text-to-audio", summary="Read a message or a text aloud (MP3)", response_model=None)
+@router.post(
+    "/text-to-audio", summary="Read a message or a text aloud (MP3)", response_model=None, dependencies=JSON_BODY
+)
 async def text_to_audio(body: TextToAudioBody, ctx: AppKey, services: ServicesDep) -> Response:
     audio = await asyncio.to_thread(services.audio.speak, ctx.app, body.text, body.voice, body.message_id)
     if audio is None:

@@ -5,8 +5,9 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, StrictBool, model_validator
+from pydantic import Field, StrictBool
 
+from openify.api.schemas.bodies import JsonBody
 from openify.api.timefmt import unix
 from openify.services.knowledge.datasets import DatasetView
 from openify.services.knowledge.documents import DocumentView, display_status
@@ -18,28 +19,8 @@ from openify.storage.tables import ChildChunk, DatasetMetadataField, DatasetTag,
 AUTHOR = "api"  # one workspace owner: Dify's dataset keys act as the owner
 
 
-def _no_nul(value: Any) -> Any:
-    if isinstance(value, str):
-        return value.replace("\x00", "")
-    if isinstance(value, dict):
-        return {_no_nul(k): _no_nul(v) for k, v in value.items()}
-    if isinstance(value, list):
-        return [_no_nul(v) for v in value]
-    return value
-
-
-class _Body(BaseModel):
-    model_config = ConfigDict(extra="ignore")
-
-    @model_validator(mode="before")
-    @classmethod
-    def _strip_nul(cls, value: Any) -> Any:
-        # Dify strips NUL from inputs; PostgreSQL text cannot hold it at all.
-        return _no_nul(value)
-
-
 # --- requests --------------------------------------------------------------------------------------
-class DatasetCreate(_Body):
+class DatasetCreate(JsonBody):
     name: str = Field(min_length=1, max_length=40)
     description: str = Field(default="", max_length=400)
     indexing_technique: Literal["high_quality", "economy"] | None = None
@@ -53,7 +34,7 @@ class DatasetCreate(_Body):
     summary_index_setting: dict[str, Any] | None = None
 
 
-class DatasetUpdate(_Body):
+class DatasetUpdate(JsonBody):
     name: str | None = Field(default=None, min_length=1, max_length=40)
     description: str | None = Field(default=None, max_length=400)
     indexing_technique: Literal["high_quality", "economy"] | None = None
@@ -66,7 +47,7 @@ class DatasetUpdate(_Body):
     external_retrieval_model: dict[str, Any] | None = None
 
 
-class _DocumentOptions(_Body):
+class _DocumentOptions(JsonBody):
     indexing_technique: Literal["high_quality", "economy"] | None = None
     doc_form: Literal["text_model", "hierarchical_model", "qa_model"] | None = None
     doc_language: str | None = Field(default=None, max_length=64)
@@ -94,26 +75,26 @@ class UpdateByText(_DocumentOptions):
     text: str | None = Field(default=None, min_length=1)
 
 
-class DocumentIds(_Body):
+class DocumentIds(JsonBody):
     document_ids: list[str] = Field(min_length=1)
 
 
-class DownloadZip(_Body):
+class DownloadZip(JsonBody):
     document_ids: list[str] = Field(min_length=1, max_length=100)
 
 
-class SegmentItem(_Body):
+class SegmentItem(JsonBody):
     content: str = Field(min_length=1)
     answer: str | None = None
     keywords: list[str] | None = None
     attachment_ids: list[str] | None = None
 
 
-class SegmentsCreate(_Body):
+class SegmentsCreate(JsonBody):
     segments: list[SegmentItem] = Field(min_length=1)
 
 
-class SegmentChanges(_Body):
+class SegmentChanges(JsonBody):
     content: str | None = Field(default=None, min_length=1)
     answer: str | None = None
     keywords: list[str] | None = None
@@ -123,64 +104,64 @@ class SegmentChanges(_Body):
     summary: str | None = None
 
 
-class SegmentUpdate(_Body):
+class SegmentUpdate(JsonBody):
     segment: SegmentChanges
 
 
-class ChildChunkBody(_Body):
+class ChildChunkBody(JsonBody):
     content: str = Field(min_length=1)
 
 
-class TagCreate(_Body):
+class TagCreate(JsonBody):
     name: str = Field(min_length=1, max_length=50)
 
 
-class TagUpdate(_Body):
+class TagUpdate(JsonBody):
     tag_id: str
     name: str = Field(min_length=1, max_length=50)
 
 
-class TagDelete(_Body):
+class TagDelete(JsonBody):
     tag_id: str
 
 
-class TagBinding(_Body):
+class TagBinding(JsonBody):
     tag_ids: list[str] = Field(min_length=1)
     target_id: str
 
 
-class TagUnbinding(_Body):
+class TagUnbinding(JsonBody):
     tag_ids: list[str] | None = None
     tag_id: str | None = None
     target_id: str
 
 
-class MetadataCreate(_Body):
+class MetadataCreate(JsonBody):
     type: Literal["string", "number", "time"]
     name: str = Field(min_length=1, max_length=255)
 
 
-class MetadataRename(_Body):
+class MetadataRename(JsonBody):
     name: str = Field(min_length=1, max_length=255)
 
 
-class MetadataValue(_Body):
+class MetadataValue(JsonBody):
     id: str
     name: str
     value: str | int | float | None = None
 
 
-class DocumentMetadataOperation(_Body):
+class DocumentMetadataOperation(JsonBody):
     document_id: str
     metadata_list: list[MetadataValue]
     partial_update: StrictBool = False
 
 
-class DocumentMetadataBody(_Body):
+class DocumentMetadataBody(JsonBody):
     operation_data: list[DocumentMetadataOperation] = Field(min_length=1)
 
 
-class RetrieveBody(_Body):
+class RetrieveBody(JsonBody):
     query: str = Field(min_length=1, max_length=250)
     retrieval_model: dict[str, Any] | None = None
     external_retrieval_model: dict[str, Any] | None = None
