@@ -5,8 +5,8 @@ from __future__ import annotations
 
 from openify.providers.clients import ClientPool
 from openify.providers.config import ModelTarget
+from openify.providers.openai_compatible import OPENAI_BASE_URL, bearer_headers
 
-OPENAI_BASE_URL = "https://api.openai.com/v1"
 # OpenAI's voices, which Dify's OpenAI tts-1 offers; a model's `voices` in providers.yaml replaces them.
 OPENAI_VOICES = ("alloy", "echo", "fable", "onyx", "nova", "shimmer")
 
@@ -23,8 +23,7 @@ class _OpenAIAudio:
         return (self.target.config.base_url or OPENAI_BASE_URL).rstrip("/") + path
 
     def _headers(self) -> dict[str, str]:
-        key = self.target.config.api_key
-        return {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+        return bearer_headers(self.target)
 
 
 class OpenAISpeechToText(_OpenAIAudio):

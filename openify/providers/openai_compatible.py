@@ -176,8 +176,7 @@ class OpenAICompatibleEmbedding:
         return (self.target.config.base_url or OPENAI_BASE_URL).rstrip("/") + "/embeddings"
 
     def _headers(self) -> dict[str, str]:
-        key = self.target.config.api_key
-        return {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
+        return bearer_headers(self.target)
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         vectors: list[list[float]] = []
@@ -195,6 +194,12 @@ class OpenAICompatibleEmbedding:
 
     def embed_query(self, text: str) -> list[float]:
         return self.embed([text])[0]
+
+
+def bearer_headers(target: ModelTarget) -> dict[str, str]:
+    """The Authorization header of an OpenAI-compatible provider; none for a keyless local server."""
+    key = target.config.api_key
+    return {"Authorization": f"Bearer {key.get_secret_value()}"} if key else {}
 
 
 def _unit(vector: Sequence[float]) -> list[float]:

@@ -1,7 +1,7 @@
 """Annotations and annotation reply: /apps/annotations and /apps/annotation-reply (Dify's service API).
 
-Dify checks no app mode here: any app key manages its app's annotations. Reply answers chat and agent-chat
-queries (services/chat).
+Dify checks no app mode here: any app key manages its app's annotations. Reply answers chat, agent-chat
+(services/chat) and chatflow (services/workflows/chatflows) queries.
 """
 
 from __future__ import annotations
