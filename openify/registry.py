@@ -4,9 +4,12 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from openify.errors import InvalidParam
+
+if TYPE_CHECKING:
+    from openify.tools.base import ToolSourceFactory
 
 T = TypeVar("T")
 
@@ -65,3 +68,5 @@ class Registries:
     splitters: Registry[Any] = field(default_factory=lambda: Registry("splitter"))
     job_runners: Registry[Any] = field(default_factory=lambda: Registry("job runner"))
     tools: Registry[Any] = field(default_factory=lambda: Registry("tool"))
+    # Tool sources by Dify provider_type (builtin, plugin, mcp, api, workflow): openify/tools/base.py
+    tool_sources: Registry[ToolSourceFactory] = field(default_factory=lambda: Registry("tool provider type"))

@@ -1,15 +1,252 @@
-"""The contract of an agent tool: a JSON-schema described function the model may call."""
+"""The contract of tools: where they come from (a `ToolSource` per Dify `provider_type`), what they declare,
+and the typed messages an invocation yields.
+
+Every tool caller (the tool node, the agent node, agent-chat apps, plugins calling back) goes through one
+`ToolSource` registry keyed by Dify's `provider_type` (`builtin`, `plugin`, `mcp`, `api`, `workflow`);
+none of them knows where a tool comes from. Messages mirror Dify's `ToolInvokeMessage` types, so a
+plugin's stream maps onto them one to one, and the wire format (Dify's SSE, the plugin line protocol)
+is built only at the edges.
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from typing import Any, Protocol
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Literal, Protocol
 
+from openify.errors import OpenifyError
 from openify.settings import Settings
+
+ProviderType = Literal["builtin", "plugin", "mcp", "api", "workflow"]
+ParameterForm = Literal["llm", "form", "schema"]
+I18n = Mapping[str, str]  # {"en_US": "...", "zh_Hans": "..."}, as Dify's I18nObject
+
+
+# ---------------------------------------------------------------------------------------------- identity
+
+
+@dataclass(frozen=True, slots=True)
+class ToolRef:
+    """Which tool: Dify's `provider_type`, its provider id and the tool's name.
+
+    For plugins the provider id is the full `author/plugin/provider` (`langgenius/json_process/json_process`);
+    sources normalise bare names (`json_process` -> `langgenius/json_process/json_process`) as Dify maps them.
+    """
+
+    provider_type: ProviderType
+    provider: str
+    tool: str
+
+
+# ---------------------------------------------------------------------------------------------- declarations
+
+
+@dataclass(frozen=True, slots=True)
+class ToolParameter:
+    """One declared parameter, as Dify's `ToolParameter`.
+
+    `type` is Dify's: string, number, boolean, select, secret-input, file, files, array, object,
+    model-selector, app-selector, tools-selector, any, dynamic-select, checkbox. `form` says who fills it:
+    the model (`llm`), the app builder (`form`), or the node's schema (`schema`).
+    """
+
+    name: str
+    type: str
+    form: ParameterForm = "llm"
+    required: bool = False
+    label: I18n = field(default_factory=dict)
+    human_description: I18n = field(default_factory=dict)
+    llm_description: str = ""
+    default: Any = None
+    options: Sequence[Mapping[str, Any]] = ()  # [{"value": ..., "label": {...}}] for select
+    min: float | None = None
+    max: float | None = None
+    input_schema: Mapping[str, Any] | None = None  # JSON Schema for object/array parameters (MCP, OpenAPI)
+
+
+@dataclass(frozen=True, slots=True)
+class ToolDeclaration:
+    """One tool of a provider: its name, labels, descriptions and parameters."""
+
+    name: str
+    label: I18n
+    description: str  # what the model reads (Dify's description.llm)
+    human_description: I18n = field(default_factory=dict)
+    parameters: Sequence[ToolParameter] = ()
+    output_schema: Mapping[str, Any] | None = None  # declared variables (Dify's output_schema)
+
+    def llm_schema(self) -> dict[str, Any]:
+        """JSON Schema of the `llm`-form parameters: what a model fills when it calls this tool."""
+        props: dict[str, Any] = {}
+        required: list[str] = []
+        for p in self.parameters:
+            if p.form != "llm":
+                continue
+            props[p.name] = dict(p.input_schema) if p.input_schema else _json_type(p)
+            if p.llm_description:
+                props[p.name].setdefault("description", p.llm_description)
+            if p.required:
+                required.append(p.name)
+        return {"type": "object", "properties": props, "required": required}
+
+
+def _json_type(p: ToolParameter) -> dict[str, Any]:
+    match p.type:
+        case "number":
+            return {"type": "number"}
+        case "boolean" | "checkbox":
+            return {"type": "boolean"}
+        case "select":
+            return {"type": "string", "enum": [o.get("value") for o in p.options]}
+        case "array" | "files":
+            return {"type": "array"}
+        case "object":
+            return {"type": "object"}
+        case _:
+            return {"type": "string"}
+
+
+@dataclass(frozen=True, slots=True)
+class ToolProviderDeclaration:
+    """A provider (a set of tools sharing credentials), as Dify lists it."""
+
+    provider_type: ProviderType
+    id: str  # what a DSL's provider_id names: `langgenius/maths/maths`, an MCP server_identifier, ...
+    name: str
+    label: I18n
+    description: I18n = field(default_factory=dict)
+    icon: str = ""
+    credentials_schema: Sequence[Mapping[str, Any]] = ()  # Dify's provider credential form items
+    tools: Sequence[ToolDeclaration] = ()
+
+    def find_tool(self, name: str) -> ToolDeclaration | None:
+        return next((t for t in self.tools if t.name == name), None)
+
+
+# ---------------------------------------------------------------------------------------------- messages
+
+
+@dataclass(frozen=True, slots=True)
+class TextMessage:
+    text: str
+
+
+@dataclass(frozen=True, slots=True)
+class JsonMessage:
+    data: Any  # Dify's json_object
+
+
+@dataclass(frozen=True, slots=True)
+class LinkMessage:
+    url: str
+
+
+@dataclass(frozen=True, slots=True)
+class FileMessage:
+    """A file the tool made (Dify's blob, image, image_link and file messages all end up as one).
+
+    Either `data` (bytes made by the tool) or `url` (a link the tool gives) is set.
+    """
+
+    mime_type: str
+    filename: str = ""
+    data: bytes | None = None
+    url: str | None = None
+    meta: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class VariableMessage:
+    """A named output variable; `stream` values are string pieces appended as they arrive."""
+
+    name: str
+    value: Any
+    stream: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class LogMessage:
+    """An agent strategy's log entry (Dify's `agent_log`); a later entry with the same id updates it."""
+
+    id: str
+    label: str
+    status: Literal["start", "success", "error"]
+    data: Mapping[str, Any] = field(default_factory=dict)
+    parent_id: str | None = None
+    error: str | None = None
+    metadata: Mapping[str, Any] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class RetrieverResourcesMessage:
+    resources: Sequence[Mapping[str, Any]]
+    context: str = ""
+
+
+ToolMessage = (
+    TextMessage | JsonMessage | LinkMessage | FileMessage | VariableMessage | LogMessage | RetrieverResourcesMessage
+)
+
+
+# ---------------------------------------------------------------------------------------------- invocation
+
+
+@dataclass(frozen=True, slots=True)
+class ToolCall:
+    """Who calls, for which app and conversation: what a plugin request's optional keys carry."""
+
+    user_id: str
+    app_id: str | None = None
+    conversation_id: str | None = None
+    message_id: str | None = None
+    workflow_run_id: str | None = None
+    call_depth: int = 0  # workflow-as-tool nesting (Dify's WORKFLOW_CALL_MAX_DEPTH)
+
+
+class ToolError(OpenifyError):
+    """A tool failed: its own error, handed back to the model or the node's error strategy."""
+
+    code, status, message = "tool_error", 400, "The tool failed."
+
+
+class ToolNotFound(ToolError):
+    """A DSL or an agent names a tool (or its provider) that no source has: a missing plugin, an unknown MCP server."""
+
+    code, status, message = "tool_not_found", 404, "Tool not found."
+
+
+class ToolSource(Protocol):
+    """Where tools of one `provider_type` come from: builtin, Dify plugins, MCP servers, OpenAPI, workflows."""
+
+    provider_type: ClassVar[ProviderType]
+
+    async def providers(self) -> Sequence[ToolProviderDeclaration]:
+        """Every provider this source has now (installed plugins, added MCP servers, ...)."""
+        ...
+
+    async def find_provider(self, provider_id: str) -> ToolProviderDeclaration | None:
+        """The provider a DSL names (bare or full id), or None when it is not installed or added."""
+        ...
+
+    def invoke(
+        self, ref: ToolRef, parameters: Mapping[str, Any], credentials: Mapping[str, Any], call: ToolCall
+    ) -> AsyncIterator[ToolMessage]:
+        """Run one tool; yields its messages as they come; raises `ToolError` (or `ToolNotFound`)."""
+        ...
+
+
+class ToolSourceFactory(Protocol):
+    def __call__(self, settings: Settings) -> ToolSource:
+        """Build the source for one server."""
+        ...
+
+
+# ---------------------------------------------------------------------------------------------- agent tools
+# The agent-chat app's own small built-ins (current_time, http_request), from before tool sources existed.
 
 
 class Tool(Protocol):
-    """One callable tool. Instances are built per server from its Settings."""
+    """One callable agent tool. Instances are built per server from its Settings."""
 
     name: str
     label: str
