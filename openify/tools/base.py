@@ -216,7 +216,10 @@ class ToolNotFound(ToolError):
 
 
 class ToolSource(Protocol):
-    """Where tools of one `provider_type` come from: builtin, Dify plugins, MCP servers, OpenAPI, workflows."""
+    """Where tools of one `provider_type` come from: builtin, Dify plugins, MCP servers, OpenAPI, workflows.
+
+    A source keeps its own credentials (a plugin provider's stored credentials, an MCP server's headers, an
+    OpenAPI tool's auth): callers never see them."""
 
     provider_type: ClassVar[ProviderType]
 
@@ -228,16 +231,57 @@ class ToolSource(Protocol):
         """The provider a DSL names (bare or full id), or None when it is not installed or added."""
         ...
 
-    def invoke(
-        self, ref: ToolRef, parameters: Mapping[str, Any], credentials: Mapping[str, Any], call: ToolCall
-    ) -> AsyncIterator[ToolMessage]:
+    def invoke(self, ref: ToolRef, parameters: Mapping[str, Any], call: ToolCall) -> AsyncIterator[ToolMessage]:
         """Run one tool; yields its messages as they come; raises `ToolError` (or `ToolNotFound`)."""
         ...
 
 
+class ToolHost(Protocol):
+    """What tool sources need from the rest of the server (backwards invocations of Dify plugins, workflow tools).
+
+    The services layer implements it; a source gets it through `ToolSourceContext`. Methods are added here as
+    sources need them (LLM, embedding and rerank calls, app invocation, key-value storage, files)."""
+
+
+@dataclass(frozen=True, slots=True)
+class ToolSourceContext:
+    """What a tool source is built from, once per server."""
+
+    settings: Settings
+    host: ToolHost
+
+
 class ToolSourceFactory(Protocol):
-    def __call__(self, settings: Settings) -> ToolSource:
+    def __call__(self, context: ToolSourceContext) -> ToolSource:
         """Build the source for one server."""
+        ...
+
+
+@dataclass(frozen=True, slots=True)
+class AgentStrategyDeclaration:
+    """One agent strategy of an agent-strategy plugin (`langgenius/agent/agent` + `function_calling`)."""
+
+    provider: str  # full id, e.g. langgenius/agent/agent
+    name: str  # e.g. function_calling, ReAct
+    label: I18n
+    description: str = ""
+    parameters: Sequence[ToolParameter] = ()
+
+
+class AgentStrategies(Protocol):
+    """Agent strategies (from Dify agent-strategy plugins) that the agent node runs."""
+
+    async def find_strategy(self, provider: str, strategy: str) -> AgentStrategyDeclaration | None:
+        """The strategy a DSL's agent node names, or None when its plugin is not installed."""
+        ...
+
+    def invoke_strategy(
+        self, provider: str, strategy: str, parameters: Mapping[str, Any], call: ToolCall
+    ) -> AsyncIterator[ToolMessage]:
+        """Run the strategy: `LogMessage`s as it goes (Dify's agent_log), then text/json/files of its answer.
+
+        `parameters` are Dify's agent_strategy_params (model selector, full tool entities, instruction, query,
+        maximum_iterations, ...); raises `ToolError` on failure."""
         ...
 
 
