@@ -292,7 +292,8 @@ def _bwrap_argv(c: Confinement, bwrap: str, seccomp_fd: int, block_fd: int | Non
     cmd = [bwrap, "--unshare-ipc", "--unshare-pid", "--unshare-net", "--unshare-uts", "--unshare-cgroup-try"]
     if not root:
         cmd += ["--unshare-user", "--disable-userns"]
-    cmd += ["--die-with-parent", "--new-session", "--clearenv"]
+    # No --clearenv: the caller gives bwrap exactly `env` (not argv, which other local users may read).
+    cmd += ["--die-with-parent", "--new-session"]
     cmd += ["--ro-bind", "/usr", "/usr"]
     for top in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
         host = f"/{top}"
@@ -300,6 +301,7 @@ def _bwrap_argv(c: Confinement, bwrap: str, seccomp_fd: int, block_fd: int | Non
             cmd += ["--symlink", os.readlink(host), host]
         elif os.path.isdir(host):
             cmd += ["--ro-bind", host, host]
+    cmd += ["--perms", "0755", "--dir", "/etc"]  # bwrap makes missing parents 0700
     for name in _ETC_FILES:
         if os.path.exists(f"/etc/{name}"):
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
@@ -312,7 +314,7 @@ def _bwrap_argv(c: Confinement, bwrap: str, seccomp_fd: int, block_fd: int | Non
     for how, path in binds:
         if not os.path.exists(path):
             continue
-        # Parents are made world-searchable: bwrap would copy the host's modes (/root is 0700).
+        # Parents are made world-searchable: bwrap would make them 0700.
         for parent in _ancestors(path):
             if parent not in made:
                 made.add(parent)
@@ -474,3 +476,18 @@ def _reap_with(proc: asyncio.subprocess.Process, network: asyncio.subprocess.Pro
     task = asyncio.get_running_loop().create_task(follow())
     _NETWORK_TASKS.add(task)
     task.add_done_callback(_NETWORK_TASKS.discard)
+
+
+def report(settings: Any) -> dict[str, str]:
+    """What holds on this server, for startup logs and /health (`settings`: SandboxSettings or Settings)."""
+    sandbox = getattr(settings, "sandbox", settings)
+    level = isolation_level(sandbox)
+    weak_ok = bool(getattr(sandbox, "allow_weak", False))
+    strong = level is IsolationLevel.BUBBLEWRAP
+    return {
+        "level": level.value,
+        "untrusted_code": "enabled" if strong or weak_ok else "disabled (no bubblewrap; OPENIFY_SANDBOX__ALLOW_WEAK)",
+        "outbound_network": ("slirp4netns, host loopback cut off" if _slirp4netns() else "unavailable")
+        if strong
+        else "host network (weak)",
+    }
