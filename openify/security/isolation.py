@@ -147,6 +147,12 @@ def _slirp4netns() -> str | None:
     return shutil.which("slirp4netns")
 
 
+def _tun_usable() -> bool:
+    # slirp4netns opens /dev/net/tun as the server's user, inside the sandbox's user namespace when not root:
+    # most distributions make it 0666, some containers 0600.
+    return os.geteuid() == 0 or os.access("/dev/net/tun", os.R_OK | os.W_OK)
+
+
 # --- seccomp ----------------------------------------------------------------------------------------------
 
 # Refused with EPERM: escapes (namespaces, mounts, kernel modules), reaching other processes (ptrace,
@@ -403,6 +409,10 @@ async def _spawn_outbound(c: Confinement, popen_kwargs: dict[str, Any]) -> async
     slirp = _slirp4netns()
     if slirp is None:
         raise IsolationUnavailable("Outbound networking for isolated processes needs slirp4netns, not installed")
+    if not _tun_usable():
+        raise IsolationUnavailable(
+            "Outbound networking for isolated processes needs /dev/net/tun, which this server's user cannot open"
+        )
     bwrap = shutil.which(c.bwrap_path)
     assert bwrap is not None  # noqa: S101 - _level probed it
     seccomp_fd = _memfd(seccomp_program())
@@ -418,8 +428,10 @@ async def _spawn_outbound(c: Confinement, popen_kwargs: dict[str, Any]) -> async
     finally:
         for fd in (seccomp_fd, info_w, block_r):
             os.close(fd)
+    network: asyncio.subprocess.Process | None = None
     try:
         child = await asyncio.to_thread(_child_pid, info_r)
+        await _loopback_up(child)
         net = [slirp, "--configure", "--mtu=65520", "--disable-host-loopback", f"--ready-fd={ready_w}"]
         if os.geteuid() != 0:
             net.append(f"--userns-path=/proc/{child}/ns/user")
@@ -433,15 +445,19 @@ async def _spawn_outbound(c: Confinement, popen_kwargs: dict[str, Any]) -> async
             raise IsolationUnavailable("slirp4netns could not set up the network of an isolated process")
         os.write(block_w, b"1")
     except BaseException:
-        with contextlib.suppress(ProcessLookupError):
-            proc.kill()
-        await proc.wait()
+        for started in (proc, network):
+            if started is not None:
+                with contextlib.suppress(ProcessLookupError):
+                    started.kill()
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(started.wait(), 5)
         raise
     finally:
         for fd in (info_r, block_w, ready_r, ready_w):
             if fd >= 0:
                 with contextlib.suppress(OSError):
                     os.close(fd)
+    assert network is not None  # noqa: S101 - set above or raised
     _reap_with(proc, network)
     return proc
 
@@ -457,6 +473,23 @@ def _child_pid(info_fd: int) -> int:
         return int(json.loads(data.decode())["child-pid"])
     except (ValueError, KeyError) as e:
         raise IsolationUnavailable("bubblewrap did not start the isolated process") from e
+
+
+async def _loopback_up(pid: int, timeout_s: float = 5.0) -> None:
+    """Wait for bwrap to bring up the loopback of the new namespace: slirp4netns configuring it at the same
+    time made bwrap fail ("loopback: Failed RTM_NEWADDR")."""
+    deadline = asyncio.get_running_loop().time() + timeout_s
+    while asyncio.get_running_loop().time() < deadline:
+        try:
+            with open(f"/proc/{pid}/net/if_inet6", encoding="ascii") as f:  # ::1 appears once lo is up
+                if any(line.split()[-1] == "lo" for line in f if line.strip()):
+                    return
+        except FileNotFoundError:  # no IPv6: the address is the last step but one; give it a moment
+            await asyncio.sleep(0.05)
+            return
+        except OSError:
+            return
+        await asyncio.sleep(0.005)
 
 
 _NETWORK_TASKS: set[asyncio.Task[None]] = set()
@@ -487,7 +520,13 @@ def report(settings: Any) -> dict[str, str]:
     return {
         "level": level.value,
         "untrusted_code": "enabled" if strong or weak_ok else "disabled (no bubblewrap; OPENIFY_SANDBOX__ALLOW_WEAK)",
-        "outbound_network": ("slirp4netns, host loopback cut off" if _slirp4netns() else "unavailable")
-        if strong
-        else "host network (weak)",
+        "outbound_network": _outbound_report() if strong else "host network (weak)",
     }
+
+
+def _outbound_report() -> str:
+    if _slirp4netns() is None:
+        return "unavailable (slirp4netns is not installed)"
+    if not _tun_usable():
+        return "unavailable (/dev/net/tun cannot be opened by this user)"
+    return "slirp4netns, host loopback cut off"

@@ -137,7 +137,9 @@ class Sandbox:
         tmp = tempfile.mkdtemp(prefix="openify-code-")
         uid: int | None = None
         try:
-            if self._root:
+            # Weakly isolated, a root server's child stays uid 0 (without capabilities): another uid could
+            # not read an interpreter under /root, which bubblewrap otherwise shows it.
+            if self._root and self.isolation is IsolationLevel.BUBBLEWRAP:
                 uid = self._uids.take()
                 os.chown(tmp, uid, uid)
             if language == "python3":

@@ -1,0 +1,182 @@
+"""isolation.py holds: every known escape fails from a confined process and a code node, as root and non-root.
+
+The probes (isolation_probe.py) run plain Python and Node with no audit hook or permission model, so only
+bubblewrap, the seccomp filter and the rlimits stand in their way. The same probes run weakly isolated
+show the leaks, so a probe that stopped detecting one would fail here too.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import httpx
+import pytest
+from fastapi import FastAPI
+
+from openify.app import create_app
+from openify.security.errors import IsolationUnavailable
+from openify.security.isolation import Confinement, IsolationLevel, isolation_level, spawn
+from openify.security.sandbox import Sandbox, SandboxError
+from openify.settings import SandboxSettings, Settings
+from tests.security.isolation_probe import (
+    CODE_ESCAPES,
+    SECRET,
+    make_server_state,
+    probe_code_nodes,
+    probe_isolation,
+    probe_node,
+    probe_outbound,
+)
+
+REPO = Path(__file__).resolve().parents[2]
+NODE = shutil.which("node")
+LIMITS = SandboxSettings(cpu_time_s=5, wall_time_s=20.0, uid_base=1_890_000 + os.getpid() % 100 * 1000)
+
+
+@pytest.fixture
+def server_state(tmp_path: Path) -> Iterator[dict[str, Any]]:
+    state = make_server_state(tmp_path / "data")
+    yield state
+    state["_listener"].close()
+    os.close(state["fd"])
+    os.environ.pop("OPENIFY_ADMIN_TOKEN", None)  # noqa: TID251 - set by make_server_state
+
+
+def leaks(result: dict[str, str]) -> dict[str, str]:
+    return {k: v for k, v in result.items() if not v.startswith("blocked")}
+
+
+def test_bubblewrap_works_here() -> None:
+    # Installed in CI (.ci/run); if this fails every code node on this machine refuses to run.
+    assert isolation_level(SandboxSettings()) is IsolationLevel.BUBBLEWRAP
+
+
+async def test_confined_process_escapes_are_blocked(server_state: dict[str, Any]) -> None:
+    result = await probe_isolation(server_state)
+    assert len(result) == 18 and leaks(result) == {}, json.dumps(result, ensure_ascii=False, indent=1)
+
+
+@pytest.mark.skipif(NODE is None, reason="node is not installed")
+async def test_node_without_permission_model_cannot_read_files(server_state: dict[str, Any]) -> None:
+    assert NODE is not None
+    result = await probe_node(server_state, NODE)
+    assert len(result) == 4 and leaks(result) == {}, result
+
+
+async def test_the_probes_see_leaks_without_isolation(server_state: dict[str, Any]) -> None:
+    """The same probes, weakly isolated: what bubblewrap prevents is really reachable otherwise."""
+    found = leaks(await probe_isolation(server_state, weak=True))
+    for attempt in (
+        "read data file",
+        "os.open dir_fd through a symlink",
+        "sqlite ATTACH immutable=1",
+        "pidfd_send_signal to the server",
+        "connect to the server's loopback",
+        "server visible in /proc",
+    ):
+        assert attempt in found and (SECRET in found[attempt] or "True" in found[attempt]), (attempt, found)
+    if NODE is not None:
+        assert "node read data file" in leaks(await probe_node(server_state, NODE, weak=True))
+
+
+def test_code_node_escapes_are_blocked(server_state: dict[str, Any]) -> None:
+    result = probe_code_nodes(server_state, LIMITS)
+    assert len(result) == len(CODE_ESCAPES) + 1 and leaks(result) == {}, json.dumps(result, ensure_ascii=False)
+
+
+def _readable_by_others(path: Path) -> bool:
+    return all(p.stat().st_mode & 0o005 for p in (path, *path.parents) if p != Path("/"))
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root")
+def test_escapes_are_blocked_for_a_non_root_server() -> None:
+    """The probes again, from a server running as nobody (bubblewrap then makes a user namespace)."""
+    base = Path(tempfile.mkdtemp(prefix="openify-nonroot-"))
+    os.chown(base, 65534, 65534)
+    try:
+        # The interpreter (pyenv keeps it under /root, 0700) and this checkout are shown to nobody read-only,
+        # through a mount namespace of the test's own: nothing on the host changes.
+        shown = [Path(p).resolve() for p in {sys.base_prefix, sys.prefix, str(REPO)}]
+        hidden = [p for p in shown if not _readable_by_others(p)]
+        wrap = ["bwrap", "--dev-bind", "/", "/"]
+        made: set[Path] = set()
+        for path in hidden:
+            top = Path("/", path.parts[1])
+            if top not in made:
+                made.add(top)
+                wrap += ["--perms", "0755", "--tmpfs", str(top)]
+            for parent in reversed(path.parents):
+                if parent not in made and parent.is_relative_to(top) and parent != top:
+                    made.add(parent)
+                    wrap += ["--perms", "0755", "--dir", str(parent)]
+            wrap += ["--ro-bind", str(path), str(path)]
+        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(base), "LANG": "C.UTF-8"}
+        argv = [*([*wrap, "--"] if hidden else []), *drop, "--", sys.executable]
+        done = subprocess.run(  # noqa: S603 - our own argv
+            [*argv, "-m", "tests.security.isolation_probe", str(base / "data")],
+            env=env, cwd=base, capture_output=True, timeout=240, check=False,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stderr.decode(errors="replace")[-3000:]
+        result = json.loads(done.stdout)
+    finally:
+        shutil.rmtree(base, ignore_errors=True)
+    assert result.pop("uid") == "65534"
+    outbound = result.pop("outbound")
+    if os.stat("/dev/net/tun").st_mode & 0o006 == 0o006:
+        assert outbound == "connected"
+        assert result.pop("outbound: loopback").startswith("blocked")
+        assert result.pop("outbound: host loopback via gateway").startswith("blocked")
+    else:  # slirp4netns cannot open a 0600 /dev/net/tun as nobody: outbound is refused, never unconfined
+        assert outbound.startswith("unavailable") and "/dev/net/tun" in outbound, outbound
+    expected = 18 + len(CODE_ESCAPES) + 1 + (4 if NODE else 0)
+    assert len(result) == expected and leaks(result) == {}, json.dumps(result, ensure_ascii=False, indent=1)
+
+
+# --- without bubblewrap --------------------------------------------------------------------------------
+@pytest.mark.parametrize("language", ["python3", "javascript"])
+def test_code_nodes_refuse_to_run_without_isolation(language: str) -> None:
+    sandbox = Sandbox(SandboxSettings(bwrap_path="/nonexistent/bwrap"))
+    code = "def main():\n    return {'a': 1}" if language == "python3" else "function main() { return {a: 1}; }"
+    with pytest.raises(IsolationUnavailable) as info:
+        sandbox.run(language, code, {})  # type: ignore[arg-type]
+    assert "OPENIFY_SANDBOX__ALLOW_WEAK" in str(info.value) and info.value.kind == "unavailable"
+    assert isinstance(info.value, SandboxError)
+    weak = Sandbox(SandboxSettings(bwrap_path="/nonexistent/bwrap", allow_weak=True))
+    assert weak.isolation is IsolationLevel.WEAK
+    assert weak.run(language, code, {}) == {"a": 1}  # type: ignore[arg-type]
+
+
+async def test_spawn_refuses_without_isolation(tmp_path: Path) -> None:
+    c = Confinement(argv=["/bin/true"], cwd=tmp_path, env={}, bwrap_path="/nonexistent/bwrap")
+    with pytest.raises(IsolationUnavailable):
+        await spawn(c)
+
+
+# --- outbound network -------------------------------------------------------------------------------------
+@pytest.mark.skipif(shutil.which("slirp4netns") is None, reason="slirp4netns is not installed")
+async def test_outbound_network_reaches_other_hosts_but_not_the_host_loopback(server_state: dict[str, Any]) -> None:
+    result = await probe_outbound(server_state)
+    assert result["outbound"] == "connected", result
+    assert result["outbound: loopback"].startswith("blocked"), result
+    assert result["outbound: host loopback via gateway"].startswith("blocked"), result
+
+
+# --- reporting and the data directory ----------------------------------------------------------------------
+async def test_health_reports_isolation_and_data_dir_is_private(tmp_path: Path) -> None:
+    settings = Settings(_env_file=None, data_dir=tmp_path / "fresh" / "data")  # type: ignore[call-arg]
+    app: FastAPI = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+            body = (await client.get("/health")).json()
+    assert body["sandbox"]["level"] == "bubblewrap+seccomp" and body["sandbox"]["untrusted_code"] == "enabled"
+    assert (settings.data_dir.stat().st_mode & 0o777) == 0o700
