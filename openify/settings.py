@@ -42,7 +42,9 @@ class SandboxSettings(BaseModel):
     max_object_array_length: int = Field(default=30, description="Longest array[object] output of a code node.")
     max_number_array_length: int = Field(default=1000, description="Longest array[number] output of a code node.")
     max_processes: int = Field(
-        default=32, description="Process and thread limit (RLIMIT_NPROC) of a code node run under its own uid."
+        default=32,
+        description="Process and thread limit (RLIMIT_NPROC) of a code node: its own uid as root, its own user "
+        "namespace otherwise.",
     )
     uid_base: int = Field(
         default=1_860_000,
