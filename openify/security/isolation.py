@@ -52,6 +52,7 @@ __all__ = [
     "confined_argv",
     "isolation_level",
     "launch",
+    "python_ro_paths",
     "spawn",
 ]
 
@@ -80,7 +81,9 @@ class Confinement:
     max_processes: int | None = None  # RLIMIT_NPROC, processes and threads of its uid
     max_open_files: int | None = None  # RLIMIT_NOFILE
     max_file_bytes: int | None = None  # RLIMIT_FSIZE; 0: no file can be written
-    uid: int | None = None  # under a root server, the uid it runs as (default nobody)
+    # Under a root server, the uid it runs as (default nobody): `cwd`, `rw_paths` and `ro_paths` must be
+    # readable (cwd, rw_paths writable) by that uid; their parents are shown to it as 0755 directories.
+    uid: int | None = None
     bwrap_path: str = "bwrap"  # SandboxSettings.bwrap_path
     allow_weak: bool = False  # SandboxSettings.allow_weak: run even without bubblewrap
 
@@ -102,6 +105,24 @@ class Launch:
             with contextlib.suppress(OSError):
                 os.close(fd)
         self._fds.clear()
+
+
+def python_ro_paths(python: Path | str) -> list[Path]:
+    """What an interpreter needs bound read-only (`Confinement.ro_paths`): its venv, if it is in one, and
+    the base installation the venv points at (pyenv keeps those under /root/.pyenv). /usr is always bound."""
+    exe = Path(python).absolute()
+    venv = exe.parent.parent
+    paths: list[Path] = []
+    base = exe.resolve().parent.parent
+    cfg = venv / "pyvenv.cfg"
+    if cfg.is_file():
+        paths.append(venv.resolve())
+        for line in cfg.read_text(encoding="utf-8", errors="replace").splitlines():
+            key, _, value = line.partition("=")
+            if key.strip() == "home" and value.strip():
+                base = Path(value.strip()).resolve().parent
+    paths.append(base)
+    return [p for p in dict.fromkeys(paths) if not p.is_relative_to("/usr") and p != Path("/")]
 
 
 # --- detection --------------------------------------------------------------------------------------------
@@ -241,7 +262,7 @@ def seccomp_program() -> bytes:
 
 
 def _memfd(data: bytes) -> int:
-    fd = os.memfd_create("openify-seccomp", 0)  # not CLOEXEC-free: pass_fds makes the child's copy inheritable
+    fd = os.memfd_create("openify-seccomp")  # close-on-exec; pass_fds makes bwrap's copy inheritable
     os.write(fd, data)
     os.lseek(fd, 0, os.SEEK_SET)
     return fd

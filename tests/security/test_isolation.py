@@ -7,6 +7,7 @@ show the leaks, so a probe that stopped detecting one would fail here too.
 
 from __future__ import annotations
 
+import asyncio
 import json
 import os
 import shutil
@@ -23,7 +24,7 @@ from fastapi import FastAPI
 
 from openify.app import create_app
 from openify.security.errors import IsolationUnavailable
-from openify.security.isolation import Confinement, IsolationLevel, isolation_level, spawn
+from openify.security.isolation import Confinement, IsolationLevel, isolation_level, python_ro_paths, spawn
 from openify.security.sandbox import Sandbox, SandboxError
 from openify.settings import SandboxSettings, Settings
 from tests.security.isolation_probe import (
@@ -180,3 +181,19 @@ async def test_health_reports_isolation_and_data_dir_is_private(tmp_path: Path) 
             body = (await client.get("/health")).json()
     assert body["sandbox"]["level"] == "bubblewrap+seccomp" and body["sandbox"]["untrusted_code"] == "enabled"
     assert (settings.data_dir.stat().st_mode & 0o777) == 0o700
+
+
+# --- a venv, as Dify plugins run ----------------------------------------------------------------------------
+async def test_a_venv_runs_confined_with_python_ro_paths(tmp_path: Path) -> None:
+    tmp_path.chmod(0o755)  # as root the process runs as nobody: its folder must be open to it (pytest's is 0700)
+    venv = tmp_path / "venv"
+    subprocess.run([sys.executable, "-m", "venv", "--without-pip", str(venv)], check=True, timeout=120)  # noqa: S603
+    python = venv / "bin" / "python"
+    paths = python_ro_paths(python)
+    assert paths[0] == venv.resolve() and Path(sys.base_prefix).resolve() in paths
+    code = "import json, ssl, sqlite3, sys; print(json.dumps([sys.prefix, sys.base_prefix]))"
+    c = Confinement(argv=[str(python), "-c", code], cwd=tmp_path, env={"PATH": "/usr/bin"}, ro_paths=paths)
+    proc = await spawn(c, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+    out, err = await asyncio.wait_for(proc.communicate(), 60)
+    assert proc.returncode == 0, err.decode(errors="replace")
+    assert json.loads(out) == [str(venv.resolve()), str(Path(sys.base_prefix).resolve())]
