@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import os
 import shutil
 import subprocess
@@ -172,10 +173,16 @@ async def test_outbound_network_reaches_other_hosts_but_not_the_host_loopback(se
 
 
 # --- reporting and the data directory ----------------------------------------------------------------------
-async def test_health_reports_isolation_and_data_dir_is_private(tmp_path: Path) -> None:
+async def test_health_reports_isolation_and_data_dir_is_private(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
     settings = Settings(_env_file=None, data_dir=tmp_path / "fresh" / "data")  # type: ignore[call-arg]
     app: FastAPI = create_app(settings)
+    caplog.set_level(logging.INFO, logger="openify")
     async with app.router.lifespan_context(app):
+        assert any(
+            "untrusted code isolation" in r.message and "bubblewrap+seccomp" in r.message for r in caplog.records
+        )
         transport = httpx.ASGITransport(app=app)
         async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
             body = (await client.get("/health")).json()
