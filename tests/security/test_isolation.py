@@ -98,31 +98,38 @@ def _readable_by_others(path: Path) -> bool:
     return all(p.stat().st_mode & 0o005 for p in (path, *path.parents) if p != Path("/"))
 
 
+def as_nobody(base: Path) -> tuple[list[str], dict[str, str]]:
+    """argv prefix and environment that run this Python as uid 65534 (nobody), with `base` as its home.
+
+    The interpreter (pyenv keeps it under /root, 0700) and this checkout are shown to nobody read-only,
+    through a mount namespace of the test's own: nothing on the host changes.
+    """
+    shown = [Path(p).resolve() for p in {sys.base_prefix, sys.prefix, str(REPO)}]
+    hidden = [p for p in shown if not _readable_by_others(p)]
+    wrap = ["bwrap", "--dev-bind", "/", "/"]
+    made: set[Path] = set()
+    for path in hidden:
+        top = Path("/", path.parts[1])
+        if top not in made:
+            made.add(top)
+            wrap += ["--perms", "0755", "--tmpfs", str(top)]
+        for parent in reversed(path.parents):
+            if parent not in made and parent.is_relative_to(top) and parent != top:
+                made.add(parent)
+                wrap += ["--perms", "0755", "--dir", str(parent)]
+        wrap += ["--ro-bind", str(path), str(path)]
+    drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
+    env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(base), "LANG": "C.UTF-8"}
+    return [*([*wrap, "--"] if hidden else []), *drop, "--", sys.executable], env
+
+
 @pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root")
 def test_escapes_are_blocked_for_a_non_root_server() -> None:
     """The probes again, from a server running as nobody (bubblewrap then makes a user namespace)."""
     base = Path(tempfile.mkdtemp(prefix="openify-nonroot-"))
     os.chown(base, 65534, 65534)
     try:
-        # The interpreter (pyenv keeps it under /root, 0700) and this checkout are shown to nobody read-only,
-        # through a mount namespace of the test's own: nothing on the host changes.
-        shown = [Path(p).resolve() for p in {sys.base_prefix, sys.prefix, str(REPO)}]
-        hidden = [p for p in shown if not _readable_by_others(p)]
-        wrap = ["bwrap", "--dev-bind", "/", "/"]
-        made: set[Path] = set()
-        for path in hidden:
-            top = Path("/", path.parts[1])
-            if top not in made:
-                made.add(top)
-                wrap += ["--perms", "0755", "--tmpfs", str(top)]
-            for parent in reversed(path.parents):
-                if parent not in made and parent.is_relative_to(top) and parent != top:
-                    made.add(parent)
-                    wrap += ["--perms", "0755", "--dir", str(parent)]
-            wrap += ["--ro-bind", str(path), str(path)]
-        drop = ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", "--inh-caps=-all", "--bounding-set=-all"]
-        env = {"PATH": "/usr/bin:/bin", "PYTHONPATH": str(REPO), "HOME": str(base), "LANG": "C.UTF-8"}
-        argv = [*([*wrap, "--"] if hidden else []), *drop, "--", sys.executable]
+        argv, env = as_nobody(base)
         done = subprocess.run(  # noqa: S603 - our own argv
             [*argv, "-m", "tests.security.isolation_probe", str(base / "data")],
             env=env, cwd=base, capture_output=True, timeout=240, check=False,
@@ -204,3 +211,76 @@ async def test_a_venv_runs_confined_with_python_ro_paths(tmp_path: Path) -> None
     out, err = await asyncio.wait_for(proc.communicate(), 60)
     assert proc.returncode == 0, err.decode(errors="replace")
     assert json.loads(out) == [str(venv.resolve()), str(Path(sys.base_prefix).resolve())]
+
+
+# --- the server itself as nobody ----------------------------------------------------------------------------
+PEEK = (
+    "import os, signal\n"
+    "def main() -> dict:\n"
+    "    try:\n"
+    "        signal.pidfd_send_signal(os.pidfd_open({pid}), signal.SIGKILL)\n"
+    "        hit = 'killed'\n"
+    "    except OSError as e:\n"
+    "        hit = type(e).__name__\n"
+    "    return {{'env': ','.join(sorted(os.environ)), 'uid': os.getuid(), 'hit': hit}}\n"
+)
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="switching to another uid needs root")
+async def test_a_server_running_as_nobody_runs_code_nodes_isolated() -> None:
+    """`openify serve` as uid 65534: /health reports bubblewrap, and a code node neither sees its environment
+    nor can kill it (the escape that killed a non-root server before)."""
+    from tests.api.workflow_kit import code, dsl, end, start
+    from tests.conftest import free_port
+
+    base = Path(tempfile.mkdtemp(prefix="openify-nobody-"))
+    os.chown(base, 65534, 65534)
+    argv, env = as_nobody(base)
+    env |= {"OPENIFY_ADMIN_TOKEN": SECRET * 2, "OPENIFY_DATA_DIR": str(base / "data")}
+    port = free_port()
+    server = subprocess.Popen(  # noqa: S603 - our own console script
+        [*argv, "-m", "openify.cli", "serve", "--port", str(port)],
+        env=env, cwd=base, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+    )  # fmt: skip
+    try:
+        async with httpx.AsyncClient(base_url=f"http://127.0.0.1:{port}", timeout=30) as client:
+            for _ in range(600):
+                try:
+                    health = await client.get("/health")
+                    break
+                except httpx.TransportError:
+                    assert server.poll() is None, server.stderr.read().decode(errors="replace") if server.stderr else ""
+                    await asyncio.sleep(0.1)
+            assert health.json()["sandbox"]["level"] == "bubblewrap+seccomp", health.text
+            # The server's own pid as the sandbox would see it from outside: the python under setpriv/bwrap.
+            pids = subprocess.run(["pgrep", "-u", "65534", "-f", "openify.cli serve"], capture_output=True, text=True)  # noqa: S607
+            pid = int(pids.stdout.split()[-1])
+            app = dsl(
+                [start(), code("peek", PEEK.format(pid=pid), {}, {"env": "string", "uid": "number", "hit": "string"}),
+                 end(env=["peek", "env"], uid=["peek", "uid"], hit=["peek", "hit"])],
+                [("start", "peek"), ("peek", "end")],
+            )  # fmt: skip
+            (base / "app.yml").write_text(app, encoding="utf-8")
+            imported = subprocess.run(  # noqa: S603 - our own console script
+                [*argv, "-m", "openify.cli", "app", "import", str(base / "app.yml")],
+                env=env, cwd=base, capture_output=True, text=True, timeout=120, check=False,
+            )  # fmt: skip
+            assert imported.returncode == 0, imported.stderr
+            auth = {"Authorization": f"Bearer {json.loads(imported.stdout)['api_key']}"}
+            body = {"inputs": {}, "user": "u1", "response_mode": "blocking"}
+            r = await client.post("/v1/workflows/run", headers=auth, json=body)
+            assert r.status_code == 200, r.text
+            out = r.json()["data"]["outputs"]
+            assert out["hit"] == "PermissionError" and "OPENIFY" not in out["env"], out
+            assert (await client.get("/health")).status_code == 200 and server.poll() is None
+            assert (base / "data").stat().st_mode & 0o777 == 0o700
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        if server.stderr:
+            server.stderr.close()
+        shutil.rmtree(base, ignore_errors=True)
