@@ -21,7 +21,8 @@ dropped (as root: uid 0 without capabilities), no namespaces and no seccomp. Not
 operator said so (`OPENIFY_SANDBOX__ALLOW_WEAK=true`, passed as `Confinement.allow_weak`).
 
 bubblewrap and slirp4netns are separate programs (Debian `bubblewrap`, `slirp4netns`): Python has no
-maintained binding that builds namespaces, and the BPF program comes from libseccomp through `pyseccomp`.
+maintained binding that builds namespaces, and the BPF program comes from libseccomp through `pyseccomp`
+(seccomp_filter.py). outbound_network.py wires slirp4netns to a sandbox.
 """
 
 from __future__ import annotations
@@ -29,9 +30,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import enum
-import errno
 import functools
-import json
 import logging
 import os
 import shutil
@@ -42,7 +41,9 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
 
+from openify.security import outbound_network
 from openify.security.errors import IsolationUnavailable
+from openify.security.seccomp_filter import seccomp_program
 
 __all__ = [
     "Confinement",
@@ -163,104 +164,6 @@ def _probe(bwrap_path: str) -> IsolationLevel:
     return IsolationLevel.BUBBLEWRAP
 
 
-@functools.cache
-def _slirp4netns() -> str | None:
-    return shutil.which("slirp4netns")
-
-
-def _tun_usable() -> bool:
-    # slirp4netns opens /dev/net/tun as the server's user, inside the sandbox's user namespace when not root:
-    # most distributions make it 0666, some containers 0600.
-    return os.geteuid() == 0 or os.access("/dev/net/tun", os.R_OK | os.W_OK)
-
-
-# --- seccomp ----------------------------------------------------------------------------------------------
-
-# Refused with EPERM: escapes (namespaces, mounts, kernel modules), reaching other processes (ptrace,
-# pidfd, process_vm), and large kernel attack surface no code node or plugin needs (bpf, io_uring, ...).
-_SECCOMP_DENIED = (
-    "ptrace",
-    "process_vm_readv",
-    "process_vm_writev",
-    "pidfd_open",
-    "pidfd_send_signal",
-    "pidfd_getfd",
-    "kcmp",
-    "kexec_load",
-    "kexec_file_load",
-    "init_module",
-    "finit_module",
-    "delete_module",
-    "mount",
-    "umount2",
-    "pivot_root",
-    "chroot",
-    "move_mount",
-    "open_tree",
-    "fsopen",
-    "fsconfig",
-    "fsmount",
-    "fspick",
-    "mount_setattr",
-    "unshare",
-    "setns",
-    "keyctl",
-    "add_key",
-    "request_key",
-    "bpf",
-    "perf_event_open",
-    "userfaultfd",
-    "personality",
-    "io_uring_setup",
-    "io_uring_enter",
-    "io_uring_register",
-    "open_by_handle_at",
-    "name_to_handle_at",
-    "swapon",
-    "swapoff",
-    "reboot",
-    "syslog",
-    "acct",
-    "quotactl",
-    "iopl",
-    "ioperm",
-    "settimeofday",
-    "clock_settime",
-    "clock_adjtime",
-    "adjtimex",
-    "vhangup",
-    "fanotify_init",
-    "lookup_dcookie",
-)
-# clone() with any of these flags makes namespaces; clone3 hides its flags in memory seccomp cannot read,
-# so it answers ENOSYS and libc falls back to clone (what Docker and Flatpak do).
-_CLONE_NAMESPACES = (0x20000, 0x02000000, 0x04000000, 0x08000000, 0x10000000, 0x20000000, 0x40000000, 0x80)
-
-
-@functools.cache
-def seccomp_program() -> bytes:
-    """The BPF program bwrap loads (`--seccomp FD`): libseccomp's, for the native architecture only.
-
-    Other ABIs (i386 `int 0x80`, x32) hit libseccomp's bad-architecture action and kill the thread.
-    """
-    import pyseccomp as seccomp  # type: ignore[import-untyped]  # no stubs; loads libseccomp.so.2
-
-    deny = seccomp.ERRNO(errno.EPERM)
-    f = seccomp.SyscallFilter(seccomp.ALLOW)
-    for name in _SECCOMP_DENIED:
-        try:
-            f.add_rule(deny, name)
-        except (OSError, ValueError) as e:  # a name this libseccomp does not know on this architecture
-            log.debug("seccomp: %s not filtered (%s)", name, e)
-    for flag in _CLONE_NAMESPACES:
-        f.add_rule(deny, "clone", seccomp.Arg(0, seccomp.MASKED_EQ, flag, flag))
-    f.add_rule(seccomp.ERRNO(errno.ENOSYS), "clone3")
-    with tempfile.TemporaryFile() as out:
-        f.export_bpf(out)
-        out.seek(0)
-        return out.read()
-
-
 def _memfd(data: bytes) -> int:
     fd = os.memfd_create("openify-seccomp")  # close-on-exec; pass_fds makes bwrap's copy inheritable
     os.write(fd, data)
@@ -272,26 +175,6 @@ def _memfd(data: bytes) -> int:
 
 _INNER_TMP = "/tmp"  # noqa: S108 - the sandbox's own /tmp: a fresh tmpfs
 _ETC_FILES = ("ld.so.cache", "localtime", "nsswitch.conf", "hosts", "mime.types", "ssl", "ca-certificates")
-_RESOLV_SLIRP = "nameserver 10.0.2.3\n"  # slirp4netns's built-in DNS forwarder
-
-
-@functools.cache
-def _resolv_conf() -> str:
-    """The host's resolv.conf when its servers are reachable from the sandbox, else slirp4netns's forwarder."""
-    try:
-        with open("/etc/resolv.conf", encoding="utf-8", errors="replace") as f:
-            servers = [line.split()[1] for line in f if line.startswith("nameserver") and len(line.split()) > 1]
-    except OSError:
-        servers = []
-    if servers and not any(s.startswith(("127.", "::1", "0.")) or s == "::" for s in servers):
-        return "/etc/resolv.conf"
-    folder = tempfile.mkdtemp(prefix="openify-isolation-")
-    os.chmod(folder, 0o755)  # noqa: S103 - read by the sandbox's uid; holds one public line
-    path = os.path.join(folder, "resolv.conf")
-    with open(path, "w", encoding="ascii") as f:
-        f.write(_RESOLV_SLIRP)
-    os.chmod(path, 0o644)
-    return path
 
 
 def _rlimit_args(c: Confinement) -> list[str]:
@@ -333,7 +216,7 @@ def _bwrap_argv(c: Confinement, bwrap: str, seccomp_fd: int, block_fd: int | Non
         if os.path.exists(f"/etc/{name}"):
             cmd += ["--ro-bind", f"/etc/{name}", f"/etc/{name}"]
     if c.network == "outbound":
-        cmd += ["--ro-bind", _resolv_conf(), "/etc/resolv.conf"]
+        cmd += ["--ro-bind", outbound_network.resolv_conf(), "/etc/resolv.conf"]
     cmd += ["--proc", "/proc", "--dev", "/dev", "--tmpfs", _INNER_TMP]
     made: set[str] = {"/usr", "/etc", _INNER_TMP, "/proc", "/dev"}
     binds = [("--ro-bind", os.path.realpath(p)) for p in c.ro_paths]
@@ -427,10 +310,9 @@ async def spawn(c: Confinement, **popen_kwargs: Any) -> asyncio.subprocess.Proce
 
 
 async def _spawn_outbound(c: Confinement, popen_kwargs: dict[str, Any]) -> asyncio.subprocess.Process:
-    slirp = _slirp4netns()
-    if slirp is None:
+    if outbound_network.slirp4netns_path() is None:
         raise IsolationUnavailable("Outbound networking for isolated processes needs slirp4netns, not installed")
-    if not _tun_usable():
+    if not outbound_network.tun_usable():
         raise IsolationUnavailable(
             "Outbound networking for isolated processes needs /dev/net/tun, which this server's user cannot open"
         )
@@ -439,7 +321,6 @@ async def _spawn_outbound(c: Confinement, popen_kwargs: dict[str, Any]) -> async
     seccomp_fd = _memfd(seccomp_program())
     info_r, info_w = os.pipe()
     block_r, block_w = os.pipe()
-    ready_r, ready_w = os.pipe()
     argv = _bwrap_argv(c, bwrap, seccomp_fd, block_fd=block_r)
     argv[1:1] = ["--info-fd", str(info_w)]
     try:
@@ -449,87 +330,20 @@ async def _spawn_outbound(c: Confinement, popen_kwargs: dict[str, Any]) -> async
     finally:
         for fd in (seccomp_fd, info_w, block_r):
             os.close(fd)
-    network: asyncio.subprocess.Process | None = None
     try:
-        child = await asyncio.to_thread(_child_pid, info_r)
-        await _loopback_up(child)
-        net = [slirp, "--configure", "--mtu=65520", "--disable-host-loopback", f"--ready-fd={ready_w}"]
-        if os.geteuid() != 0:
-            net.append(f"--userns-path=/proc/{child}/ns/user")
-        network = await asyncio.create_subprocess_exec(
-            *net, str(child), "tap0", pass_fds=(ready_w,), stdin=subprocess.DEVNULL,
-            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
-        )  # fmt: skip
-        os.close(ready_w)
-        ready_w = -1
-        if await asyncio.to_thread(os.read, ready_r, 1) != b"1":
-            raise IsolationUnavailable("slirp4netns could not set up the network of an isolated process")
-        os.write(block_w, b"1")
+        network = await outbound_network.attach(await asyncio.to_thread(outbound_network.child_pid, info_r))
+        os.write(block_w, b"1")  # bwrap may now run the process
     except BaseException:
-        for started in (proc, network):
-            if started is not None:
-                with contextlib.suppress(ProcessLookupError):
-                    started.kill()
-                with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(started.wait(), 5)
+        with contextlib.suppress(ProcessLookupError):
+            proc.kill()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(proc.wait(), 5)
         raise
     finally:
-        for fd in (info_r, block_w, ready_r, ready_w):
-            if fd >= 0:
-                with contextlib.suppress(OSError):
-                    os.close(fd)
-    assert network is not None  # noqa: S101 - set above or raised
-    _reap_with(proc, network)
+        for fd in (info_r, block_w):
+            os.close(fd)
+    outbound_network.end_with(proc, network)
     return proc
-
-
-def _child_pid(info_fd: int) -> int:
-    data = b""
-    while b"}" not in data:
-        chunk = os.read(info_fd, 4096)
-        if not chunk:
-            break
-        data += chunk
-    try:
-        return int(json.loads(data.decode())["child-pid"])
-    except (ValueError, KeyError) as e:
-        raise IsolationUnavailable("bubblewrap did not start the isolated process") from e
-
-
-async def _loopback_up(pid: int, timeout_s: float = 5.0) -> None:
-    """Wait for bwrap to bring up the loopback of the new namespace: slirp4netns configuring it at the same
-    time made bwrap fail ("loopback: Failed RTM_NEWADDR")."""
-    deadline = asyncio.get_running_loop().time() + timeout_s
-    while asyncio.get_running_loop().time() < deadline:
-        try:
-            with open(f"/proc/{pid}/net/if_inet6", encoding="ascii") as f:  # ::1 appears once lo is up
-                if any(line.split()[-1] == "lo" for line in f if line.strip()):
-                    return
-        except FileNotFoundError:  # no IPv6: the address is the last step but one; give it a moment
-            await asyncio.sleep(0.05)
-            return
-        except OSError:
-            return
-        await asyncio.sleep(0.005)
-
-
-_NETWORK_TASKS: set[asyncio.Task[None]] = set()
-
-
-def _reap_with(proc: asyncio.subprocess.Process, network: asyncio.subprocess.Process) -> None:
-    """slirp4netns ends with the process it serves."""
-
-    async def follow() -> None:
-        try:
-            await proc.wait()
-        finally:
-            with contextlib.suppress(ProcessLookupError):
-                network.kill()
-            await network.wait()
-
-    task = asyncio.get_running_loop().create_task(follow())
-    _NETWORK_TASKS.add(task)
-    task.add_done_callback(_NETWORK_TASKS.discard)
 
 
 def report(settings: Any) -> dict[str, str]:
@@ -541,13 +355,5 @@ def report(settings: Any) -> dict[str, str]:
     return {
         "level": level.value,
         "untrusted_code": "enabled" if strong or weak_ok else "disabled (no bubblewrap; OPENIFY_SANDBOX__ALLOW_WEAK)",
-        "outbound_network": _outbound_report() if strong else "host network (weak)",
+        "outbound_network": outbound_network.describe() if strong else "host network (weak)",
     }
-
-
-def _outbound_report() -> str:
-    if _slirp4netns() is None:
-        return "unavailable (slirp4netns is not installed)"
-    if not _tun_usable():
-        return "unavailable (/dev/net/tun cannot be opened by this user)"
-    return "slirp4netns, host loopback cut off"
