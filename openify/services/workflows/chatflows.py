@@ -100,6 +100,7 @@ class ChatflowService:
         version = await self._runs.aversion_of(app, workflow_id)
         runner = self._runs.runner_for(app, version)
         inputs = self._runs.prepare_inputs(runner, turn.inputs)
+        self._runs.check_file_count(runner, inputs, list(turn.files))
         reply = await self._annotations.reply_for(app.id, turn.query) if self._annotations is not None else None
         run_id = None if reply is not None else str(uuid.uuid4())
         declared = runner.graph.conversation_variables
