@@ -98,7 +98,8 @@ def cmd_key_create(args: argparse.Namespace) -> int:
 
 def cmd_key_list(args: argparse.Namespace) -> int:
     for k in _services(_settings(args)).keys.list(args.app):
-        _print({"id": k.id, "type": k.type, "app_id": k.app_id, "hint": k.hint, "created_at": k.created_at})
+        _print({"id": k.id, "type": k.type, "app_id": k.app_id, "hint": k.hint, "created_at": k.created_at,
+                "last_used_at": k.last_used_at})
     return 0
 
 

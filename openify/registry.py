@@ -62,6 +62,7 @@ class Registries:
     rerank_providers: Registry[Any] = field(default_factory=lambda: Registry("rerank provider"))
     speech_to_text_providers: Registry[Any] = field(default_factory=lambda: Registry("speech-to-text provider"))
     text_to_speech_providers: Registry[Any] = field(default_factory=lambda: Registry("text-to-speech provider"))
+    moderation_providers: Registry[Any] = field(default_factory=lambda: Registry("moderation provider"))
     vector_stores: Registry[Any] = field(default_factory=lambda: Registry("vector store"))
     keyword_indexes: Registry[Any] = field(default_factory=lambda: Registry("keyword index"))
     extractors: Registry[Any] = field(default_factory=lambda: Registry("extractor"))

@@ -4,12 +4,23 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from pydantic import AliasChoices, BaseModel, Field, SecretStr, model_validator
+from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 
 class VectorSettings(BaseModel):
-    backend: str = Field(default="hnswlib", description="Vector index for knowledge bases: hnswlib, numpy or pgvector.")
+    backend: str = Field(default="hnswlib", description="Vector index for knowledge bases: hnswlib or numpy.")
+
+    @field_validator("backend")
+    @classmethod
+    def _registered_store(cls, value: str) -> str:
+        # No pgvector store is registered yet: refuse the name here rather than fail on the first knowledge base.
+        if value.strip().lower() == "pgvector":
+            raise ValueError(
+                "OPENIFY_VECTOR__BACKEND=pgvector is not available yet (no pgvector store is registered); "
+                "use hnswlib or numpy"
+            )
+        return value
 
 
 class EmbeddingSettings(BaseModel):
@@ -24,7 +35,10 @@ class UploadSettings(BaseModel):
     image_file_size_limit_mb: int = Field(default=10, description="Upload limit for images, MB.")
     audio_file_size_limit_mb: int = Field(default=50, description="Upload limit for audio, MB.")
     video_file_size_limit_mb: int = Field(default=100, description="Upload limit for video, MB.")
-    workflow_file_upload_limit: int = Field(default=10, description="Files one workflow run may take.")
+    workflow_file_upload_limit: int = Field(
+        default=10,
+        description="Files one workflow run or chatflow message may take (`files` and file inputs together).",
+    )
 
 
 class SandboxSettings(BaseModel):

@@ -264,8 +264,10 @@ def _metadata(u: TurnUsage, sse: bool, annotation_reply: dict[str, Any] | None =
 _NO_USAGE = TurnUsage(0, 0, 0, 0.0)
 
 
-def _annotation(turn: AnnotatedTurn) -> dict[str, Any]:
+def _annotation(turn: AnnotatedTurn) -> dict[str, Any] | None:
     # Dify names the annotation's author account, "Dify user" when there is none; Openify has no accounts.
+    if turn.annotation_id is None:
+        return None  # input moderation's preset answered
     return {"id": turn.annotation_id, "account": {"id": None, "name": "Dify user"}}
 
 
@@ -347,6 +349,10 @@ async def chatflow_payloads(
             yield finished  # type: ignore[misc]
             yield end
         else:
+            if turn.live.answer_replaced is not None:
+                # Dify's chatflow output moderation replaces the streamed answer before message_end.
+                replace = {**keys.top("message"), "event": "message_replace", "answer": turn.live.answer_replaced}
+                yield {**replace, "reason": "output_moderation"}
             yield end
             yield finished  # type: ignore[misc]
 
@@ -363,7 +369,7 @@ async def chatflow_blocking_body(turn: ChatflowTurn, usage: Callable[[WorkflowFi
         "message_id": turn.message_id,
         "conversation_id": turn.conversation_id,
         "mode": "advanced-chat",
-        "answer": ev.answer,
+        "answer": turn.live.answer_replaced if turn.live.answer_replaced is not None else ev.answer,
         "metadata": _metadata(usage(ev), False),
         "created_at": turn.created_at,
     }

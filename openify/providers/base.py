@@ -169,6 +169,16 @@ class SpeechToTextModel(Protocol):
         ...
 
 
+class ModerationModel(Protocol):
+    """A moderation model (Dify's `openai_moderation` content moderation)."""
+
+    name: str
+
+    def flagged(self, text: str) -> bool:
+        """Whether the model flags `text`."""
+        ...
+
+
 class TextToSpeechModel(Protocol):
     """A text-to-speech model."""
 
@@ -204,6 +214,10 @@ class ModelResolver(Protocol):
 
     def text_to_speech(self) -> TextToSpeechModel:
         """The first tts model of providers.yaml; ProviderNotInitialized when there is none."""
+        ...
+
+    def moderation(self) -> ModerationModel:
+        """The moderation model of `openai_moderation` content moderation."""
         ...
 
 

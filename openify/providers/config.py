@@ -36,7 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
 
 from openify.settings import Settings
 
-ModelType = Literal["llm", "text-embedding", "rerank", "speech2text", "tts"]
+ModelType = Literal["llm", "text-embedding", "rerank", "speech2text", "tts", "moderation"]
 
 # Dify provider names whose API speaks OpenAI's protocol at a well-known address.
 _KNOWN: dict[str, tuple[str, str]] = {

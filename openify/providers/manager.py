@@ -10,7 +10,14 @@ from __future__ import annotations
 from typing import Any
 
 from openify.errors import ModelCurrentlyNotSupport, ProviderNotInitialized
-from openify.providers.base import LLM, EmbeddingModel, RerankModel, SpeechToTextModel, TextToSpeechModel
+from openify.providers.base import (
+    LLM,
+    EmbeddingModel,
+    ModerationModel,
+    RerankModel,
+    SpeechToTextModel,
+    TextToSpeechModel,
+)
 from openify.providers.clients import ClientPool
 from openify.providers.config import (
     ModelConfig,
@@ -23,6 +30,7 @@ from openify.providers.config import (
 )
 from openify.providers.embedded import ALIASES as EMBEDDED_MODELS
 from openify.providers.embedded import DIMENSIONS, EMBEDDED_PROVIDER
+from openify.providers.moderation import OPENAI_MODERATION_MODEL
 from openify.registry import Registries, Registry
 from openify.settings import Settings
 
@@ -119,6 +127,20 @@ class ProviderManager:
 
     def text_to_speech(self) -> TextToSpeechModel:
         model: TextToSpeechModel = self._default_of("tts", self._registries.text_to_speech_providers)
+        return model
+
+    def moderation(self) -> ModerationModel:
+        """Dify's `openai_moderation` calls provider `openai`'s omni-moderation-latest: here the first model
+        providers.yaml declares as `model_type: moderation`, else that model on the provider `openai` reaches."""
+        try:
+            found: ModerationModel = self._default_of("moderation", self._registries.moderation_providers)
+            return found
+        except ProviderNotInitialized:
+            target = self._target("openai", OPENAI_MODERATION_MODEL)
+        factory = self._registries.moderation_providers.find(target.config.type)
+        if factory is None:
+            raise ModelCurrentlyNotSupport(f"Provider {target.provider!r} offers no moderation models.")
+        model: ModerationModel = factory(target, self._clients)
         return model
 
     def _default_of(self, model_type: ModelType, registry: Registry[Any]) -> Any:

@@ -11,6 +11,7 @@ from openify.providers.audio import OpenAISpeechToText, OpenAITextToSpeech
 from openify.providers.azure_openai import AzureOpenAIEmbedding, AzureOpenAILLM
 from openify.providers.embedded import embedded_model
 from openify.providers.http_rerank import HttpRerankModel
+from openify.providers.moderation import OpenAIModeration
 from openify.providers.openai_compatible import OpenAICompatibleEmbedding, OpenAICompatibleLLM
 from openify.registry import Registries
 
@@ -26,3 +27,4 @@ def register(r: Registries) -> None:
     r.rerank_providers.register("openai_compatible", HttpRerankModel)
     r.speech_to_text_providers.register("openai_compatible", OpenAISpeechToText)
     r.text_to_speech_providers.register("openai_compatible", OpenAITextToSpeech)
+    r.moderation_providers.register("openai_compatible", OpenAIModeration)

@@ -84,7 +84,8 @@ def parameters(app: App, upload: UploadSettings) -> dict[str, Any]:
         "annotation_reply": _enabled(f, "annotation_reply"),
         "more_like_this": _enabled(f, "more_like_this"),
         "sensitive_word_avoidance": {
-            "enabled": bool(sensitive.get("enabled", False)),
+            # Workflow runs are not moderated (nor are they in Dify since 0.6): never reported on while off.
+            "enabled": bool(sensitive.get("enabled", False)) and app.mode != "workflow",
             "type": sensitive.get("type", ""),
             "configs": sensitive.get("configs", []),
         },

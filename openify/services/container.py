@@ -65,6 +65,7 @@ class Services:
             self.end_users,
             namer=lambda app, cid, query: self.chat.name_new_conversation(app, cid, query),
             annotations=self.annotations,
+            models=self.models,
         )
         self.stops = StopRelay(self.settings.redis_url, self._apply_stop)
         self.following = RunFollowing(self.settings.redis_url, self.workflows)

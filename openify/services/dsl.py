@@ -13,6 +13,7 @@ from typing import Any
 import yaml
 
 from openify.errors import DSLError
+from openify.services.chat.config import MODERATION_TYPES
 
 MODES = ("chat", "completion", "agent-chat", "advanced-chat", "workflow")
 WORKFLOW_MODES = ("workflow", "advanced-chat")
@@ -94,8 +95,12 @@ def parse_dsl(text: str | bytes, is_node_type_supported: NodeTypeCheck) -> AppDe
     workflow: dict[str, Any] | None = None
     if mode in WORKFLOW_MODES:
         workflow = _check_workflow(doc.get("workflow"), is_node_type_supported)
+        features = workflow.get("features")
+        if mode == "advanced-chat" and isinstance(features, dict):
+            _check_moderation(features.get("sensitive_word_avoidance"), "workflow.features")
     else:
         model_config = _check_model_config(doc.get("model_config"), mode, warnings)
+        _check_moderation(model_config.get("sensitive_word_avoidance"), "model_config")
 
     icon_type = app.get("icon_type") or "emoji"
     deps = doc.get("dependencies") or []
@@ -141,6 +146,16 @@ def _check_workflow(workflow: Any, is_node_type_supported: NodeTypeCheck) -> dic
             if not isinstance(var, dict) or not var.get("name"):
                 raise DSLError(f"workflow.{key} has an entry without a name: {var!r:.80}")
     return workflow
+
+
+def _check_moderation(block: Any, where: str) -> None:
+    """Content moderation Openify cannot run is refused, never imported as on while it is off. Dify's `api` type
+    calls an API extension (a workspace-level HTTP endpoint) that a DSL does not carry."""
+    if isinstance(block, dict) and block.get("enabled") and block.get("type") not in MODERATION_TYPES:
+        raise DSLError(
+            f"{where}.sensitive_word_avoidance: content moderation of type {block.get('type')!r} is not supported "
+            f"(supported: {', '.join(MODERATION_TYPES)}); switch it off or change its type, then import again"
+        )
 
 
 def _check_model_config(model_config: Any, mode: str, warnings: list[str]) -> dict[str, Any]:

@@ -16,11 +16,13 @@ from sqlalchemy import select
 from openify.errors import NotFound
 from openify.storage.db import Database
 from openify.storage.tables import ApiKey, App
+from openify.storage.tables.base import utcnow
 
 KeyType = Literal["app", "dataset"]
 _ALPHABET = string.ascii_letters + string.digits
 _TOKEN_CHARS = 32  # 32 chars of 62 symbols = 190 bits
 _CACHE_TTL_S = 5.0  # bounds how long another process may still accept a revoked key
+_TOUCH_EVERY_S = 60.0  # last_used_at is written at most once a minute per key and process, not per request
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,6 +52,7 @@ class KeyService:
     def __init__(self, db: Database) -> None:
         self._db = db
         self._cache: dict[str, tuple[float, KeyPrincipal | None]] = {}
+        self._touched: dict[str, float] = {}  # key id -> monotonic time its last_used_at was last written
         self._lock = Lock()
 
     def create(self, type_: KeyType, app_id: str | None = None) -> tuple[str, KeyInfo]:
@@ -104,6 +107,9 @@ class KeyService:
             with self._db.session() as s:
                 row = s.scalar(select(ApiKey).where(ApiKey.token_hash == digest))
                 principal = KeyPrincipal(row.id, row.type, row.app_id) if row is not None else None  # type: ignore[arg-type]
+                if row is not None and row.type == type_ and self._due(row.id, now):
+                    # Only on a cache miss (every few seconds per key at most), and then once a minute.
+                    row.last_used_at = utcnow()
             with self._lock:
                 if len(self._cache) > 10_000:
                     self._cache.clear()
@@ -113,6 +119,17 @@ class KeyService:
         if principal is None or principal.type != type_:
             return None
         return principal
+
+    def _due(self, key_id: str, now: float) -> bool:
+        """Whether this key's last_used_at is stale enough to write now (and mark it written)."""
+        with self._lock:
+            last = self._touched.get(key_id)
+            if last is not None and now - last < _TOUCH_EVERY_S:
+                return False
+            if len(self._touched) > 10_000:
+                self._touched.clear()
+            self._touched[key_id] = now
+            return True
 
     def forget_app(self, app_id: str) -> None:
         """Drop cached principals of a deleted app."""

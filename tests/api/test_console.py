@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator
 
 import httpx
@@ -95,3 +96,14 @@ async def test_malformed_json_is_400_bad_request(admin: httpx.AsyncClient) -> No
         "/console/api/apps/imports", headers={**AUTH, "Content-Type": "application/json"}, content=b"{not json"
     )
     assert_dify_error(r, 400, "bad_request")
+
+
+async def test_key_listing_shows_when_a_key_was_last_used(admin: httpx.AsyncClient) -> None:
+    text = (DSL_DIR / "25-completion-noversion-sql-creator.yml").read_text()
+    created = (await admin.post("/console/api/apps/imports", headers=AUTH, json={"yaml_content": text})).json()
+    (unused,) = (await admin.get("/console/api/api-keys", headers=AUTH)).json()["data"]
+    assert unused["last_used_at"] is None
+    before = int(time.time())
+    assert (await admin.get("/v1/info", headers={"Authorization": f"Bearer {created['api_key']}"})).status_code == 200
+    (used,) = (await admin.get("/console/api/api-keys", headers=AUTH)).json()["data"]
+    assert isinstance(used["last_used_at"], int) and before - 1 <= used["last_used_at"] <= time.time() + 1

@@ -136,6 +136,16 @@ async def test_delete_without_json_body_is_415(client: httpx.AsyncClient, chat: 
     assert_dify_error(r, 415, "unsupported_media_type")
 
 
+async def test_delete_with_a_bad_body_is_400_not_500(client: httpx.AsyncClient, chat: AppKit) -> None:
+    """Found by the contract test: an empty `user` or malformed JSON in the hand-read body was a 500."""
+    cid = await _new(client, chat, "bye")
+    r = await client.request("DELETE", f"/v1/conversations/{cid}", headers=chat.auth, json={"user": ""})
+    assert_dify_error(r, 400, "invalid_param")
+    bad = {**chat.auth, "Content-Type": "application/json"}
+    r = await client.request("DELETE", f"/v1/conversations/{cid}", headers=bad, content=b"{")
+    assert_dify_error(r, 400, "bad_request")
+
+
 async def test_delete_answers_200_when_configured(tmp_path: Path, settings: Settings) -> None:
     app = create_app(settings.model_copy(update={"delete_conversation_returns_200": True}))
     async with app.router.lifespan_context(app):

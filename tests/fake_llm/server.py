@@ -38,6 +38,9 @@ _REASONS = {
 }
 
 
+MODERATION_WORDS = ("violence", "暴力")
+
+
 def split_tokens(text: str) -> list[str]:
     """Stream pieces of an answer: words with their leading space, single CJK characters."""
     return _TOKEN.findall(text) or ([text] if text else [])
@@ -79,6 +82,7 @@ class FakeLLM:
         self.aborted = 0  # streams the client hung up on before the end
         self.send_usage = True  # False: no usage in any answer, as some servers do
         self.ignore_stream = False  # True: answer `stream: true` with one JSON body, as some servers do
+        self.moderation_words: tuple[str, ...] = MODERATION_WORDS  # `/moderations` flags inputs containing one
         self._replies: deque[_Text | _ToolCall] = deque()
         self._failures: deque[_Failure] = deque()
         self._malformed = 0
@@ -132,6 +136,7 @@ class FakeLLM:
         self.aborted = 0
         self.send_usage = True
         self.ignore_stream = False
+        self.moderation_words = MODERATION_WORDS
         self._generation += 1
 
     # --- lifecycle ------------------------------------------------------------------------------
@@ -229,6 +234,8 @@ class FakeLLM:
             return await self._legacy_completion(req.body, reader, writer)
         if path.endswith("/embeddings"):
             return await self._send_json(writer, 200, self._embeddings(req.body))
+        if path.endswith("/moderations"):
+            return await self._send_json(writer, 200, self._moderations(req.body))
         if path.endswith("/rerank"):
             return await self._send_json(writer, 200, self._rerank(req.body))
         if path.endswith("/messages"):
@@ -439,6 +446,16 @@ class FakeLLM:
             "model": body.get("model", self.model),
             "usage": {"prompt_tokens": tokens, "total_tokens": tokens},
         }
+
+    def _moderations(self, body: dict[str, Any]) -> dict[str, Any]:
+        """OpenAI's moderation body: an input is flagged when it contains one of `moderation_words`."""
+        raw = body.get("input")
+        inputs = raw if isinstance(raw, list) else [raw]
+        results = []
+        for text in inputs:
+            flagged = any(w in str(text).lower() for w in self.moderation_words)
+            results.append({"flagged": flagged, "categories": {"violence": flagged}, "category_scores": {}})
+        return {"id": self._next_id("modr"), "model": body.get("model"), "results": results}
 
     def _rerank(self, body: dict[str, Any]) -> dict[str, Any]:
         query_words = set(str(body.get("query", "")).lower().split())

@@ -103,3 +103,17 @@ def test_large_filters_match_the_masked_ranking() -> None:
         everything = index.search("shock heat", len(ids))
         want = [(c, s) for c, s in everything if c in allowed][:10]
         assert index.search("shock heat", 10, allowed) == want
+
+
+def test_chunks_without_tokens_alone_persist_and_search(registries: Registries, tmp_path: Path) -> None:
+    """Found by the contract test: deleting the last chunk with words left only token-less chunks (punctuation,
+    symbols), and rebuilding the matrix over them raised inside bm25s, a 500 on DELETE of a document."""
+    index: BM25KeywordIndex = registries.keyword_indexes.get("bm25")(tmp_path / "kw")
+    index.add(["p1", "p2", "w"], ["\r]", "？！……", "shock waves"])
+    index.delete(["w"])
+    index.persist()
+    assert index.search("shock", 3) == []
+    index.add(["w2"], ["shock waves again"])
+    assert index.search("shock", 3)[0][0] == "w2"
+    reopened: BM25KeywordIndex = registries.keyword_indexes.get("bm25")(tmp_path / "kw")
+    assert reopened.search("shock", 3) == []

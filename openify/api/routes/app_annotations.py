@@ -57,12 +57,13 @@ async def create_annotation(body: AnnotationBody, ctx: AppKey, services: Service
 async def list_annotations(
     ctx: AppKey,
     services: ServicesDep,
-    page: Annotated[int, Query(ge=1, le=99999)] = 1,
+    page: Annotated[int, Query(ge=1)] = 1,
     limit: Annotated[int, Query(ge=1)] = 20,
     keyword: str = "",
 ) -> dict[str, Any]:
     limit, keyword = min(limit, MAX_PAGE), no_nul(keyword) or ""
-    rows, total = await asyncio.to_thread(services.annotations.page, ctx.app_id, page, limit, keyword)
+    # A page past the end is empty (Dify's paginate does not refuse it); the cap keeps OFFSET small.
+    rows, total = await asyncio.to_thread(services.annotations.page, ctx.app_id, min(page, 100_000), limit, keyword)
     # Dify's has_more: a full page, whether or not anything follows it.
     data = [_item(r) for r in rows]
     return {"data": data, "has_more": len(rows) == limit, "limit": limit, "total": total, "page": page}

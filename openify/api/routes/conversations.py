@@ -7,6 +7,8 @@ import re
 from typing import Annotated, Any, Literal
 
 from fastapi import APIRouter, Query, Request
+from fastapi.exceptions import RequestValidationError
+from pydantic import ValidationError
 from starlette.responses import JSONResponse, Response
 
 from openify.api.deps import AppKey, ServicesDep, SettingsDep
@@ -61,7 +63,10 @@ async def delete_conversation(
     if "json" not in request.headers.get("content-type", ""):
         raise UnsupportedMediaType()  # Dify needs a JSON body here, `{}` will do
     raw = await request.body()
-    body = DeleteBody.model_validate_json(raw) if raw.strip() else DeleteBody()
+    try:
+        body = DeleteBody.model_validate_json(raw) if raw.strip() else DeleteBody()
+    except ValidationError as exc:  # read by hand (no body parameter): the same 400 envelope as FastAPI's
+        raise RequestValidationError(exc.errors()) from None
     end_user_id = _end_user(services, ctx.app_id, body.user)
     await asyncio.to_thread(services.chat.conversations.delete, ctx.app_id, end_user_id, conversation_id)
     if settings.delete_conversation_returns_200:

@@ -10,18 +10,16 @@ from starlette.responses import Response
 from openify.api.deps import DatasetKey, ServicesDep
 from openify.api.routes._knowledge_paths import JSON_BODY, no_nul, uuid_or_404
 from openify.api.schemas.knowledge import DatasetCreate, DatasetUpdate, dataset_body, page_body
-from openify.errors import InvalidParam
 
 router = APIRouter(tags=["knowledge bases"])
 MAX_PAGE = 1_000_000  # keeps OFFSET within a 64-bit integer on PostgreSQL
 
 
 def page_params(page: int, limit: int) -> tuple[int, int]:
-    if not 1 <= page <= MAX_PAGE:
-        raise InvalidParam(f"page must be from 1 to {MAX_PAGE}", params="page")
-    if limit < 1:
-        raise InvalidParam("limit must be at least 1", params="limit")
-    return page, min(limit, 100)
+    """Dify pages with Flask-SQLAlchemy's `paginate(..., max_per_page=100, error_out=False)`, which clamps rather
+    than refuses: a page below 1 is page 1, a limit below 1 is 20, and a page past the end is empty. A page past
+    MAX_PAGE is read as MAX_PAGE + 1, empty, so OFFSET stays within a 64-bit integer on PostgreSQL."""
+    return min(max(page, 1), MAX_PAGE + 1), 20 if limit < 1 else min(limit, 100)
 
 
 @router.post("/datasets", dependencies=JSON_BODY, summary="Create a knowledge base")

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from openify.api.deps import AppKey, ServicesDep
 from openify.api.timefmt import iso
+from openify.services.workspace import WORKSPACE_ID
 
 router = APIRouter(tags=["end users"])
 
@@ -17,7 +18,7 @@ def get_end_user(end_user_id: str, ctx: AppKey, services: ServicesDep) -> dict[s
     user = services.end_users.get(ctx.app_id, end_user_id)
     return {
         "id": user.id,
-        "tenant_id": "default",
+        "tenant_id": WORKSPACE_ID,
         "app_id": user.app_id,
         "type": user.type,
         "external_user_id": user.session_id,

@@ -13,6 +13,7 @@ from starlette.responses import JSONResponse, Response
 from openify.api.deps import AppKey, ServicesDep
 from openify.api.timefmt import unix
 from openify.errors import FilenameNotExists, InvalidParam, NoFileUploaded, TooManyFiles, UnsupportedMediaType
+from openify.services.workspace import WORKSPACE_ID
 
 router = APIRouter(tags=["files"])
 _ACTIVE_CONTENT = ("text/html", "application/xhtml+xml", "image/svg+xml")
@@ -58,7 +59,7 @@ async def upload(request: Request, ctx: AppKey, services: ServicesDep) -> JSONRe
         "source_url": url,
         "original_url": url,
         "user_id": None,
-        "tenant_id": "default",
+        "tenant_id": WORKSPACE_ID,
         "conversation_id": None,
         "file_key": None,
         "reference": None,

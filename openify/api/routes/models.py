@@ -7,6 +7,7 @@ from typing import Any, Literal
 from fastapi import APIRouter
 
 from openify.api.deps import DatasetKey, ServicesDep
+from openify.services.workspace import WORKSPACE_ID
 
 router = APIRouter(tags=["models"])
 
@@ -15,4 +16,4 @@ ModelType = Literal["text-embedding", "rerank", "llm", "tts", "speech2text", "mo
 
 @router.get("/workspaces/current/models/model-types/{model_type}", summary="Models available for a model type")
 def list_models(model_type: ModelType, _key: DatasetKey, services: ServicesDep) -> dict[str, Any]:
-    return services.models.list_models(model_type)
+    return services.models.list_models(model_type, tenant_id=WORKSPACE_ID)

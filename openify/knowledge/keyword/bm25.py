@@ -176,7 +176,7 @@ class BM25KeywordIndex:
             self._row = {cid: i for i, cid in enumerate(self._ids)}
             self._alive = np.ones(len(self._ids), dtype=bool)
         self._model = None
-        if self._ids:
+        if any(self._tokens):  # bm25s cannot index documents without a single token (punctuation-only chunks)
             model = bm25s.BM25(k1=self.k1, b=self.b)
             model.index(self._tokens, show_progress=False)
             self._model = model

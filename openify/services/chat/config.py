@@ -34,16 +34,40 @@ class AgentTool:
 
 @dataclass(frozen=True, slots=True)
 class Moderation:
-    """Keyword moderation (`sensitive_word_avoidance` of type keywords); a preset of None means off."""
+    """Content moderation (`sensitive_word_avoidance`): `keywords` or `openai_moderation` (the configured
+    moderation model); a preset of None means that side (inputs, outputs) is off."""
 
     keywords: tuple[str, ...] = ()
     input_preset: str | None = None
     output_preset: str | None = None
+    kind: str = "keywords"
 
     def flags(self, *texts: str) -> bool:
         """Case-insensitive substring match, as Dify's keywords moderation."""
         lowered = [t.lower() for t in texts if t]
         return any(k in t for k in self.keywords for t in lowered)
+
+
+MODERATION_TYPES = ("keywords", "openai_moderation")
+
+
+def moderation_of(block: Any) -> Moderation:
+    """The moderation a `sensitive_word_avoidance` block configures (easy-UI model_config or chatflow features).
+    Types other than MODERATION_TYPES are refused at import (services/dsl.py), so they never reach here on."""
+    block = _dict(block)
+    config = _dict(block.get("config")) or _dict(block.get("configs"))
+    kind = block.get("type")
+    if not block.get("enabled") or kind not in MODERATION_TYPES:
+        return Moderation()
+    # Dify keeps at most 100 keyword lines and 100-character preset responses.
+    keywords = tuple(k.strip().lower() for k in str(config.get("keywords") or "").splitlines() if k.strip())[:100]
+    inputs, outputs = _dict(config.get("inputs_config")), _dict(config.get("outputs_config"))
+    return Moderation(
+        keywords,
+        str(inputs.get("preset_response") or "")[:100] if inputs.get("enabled") else None,
+        str(outputs.get("preset_response") or "")[:100] if outputs.get("enabled") else None,
+        str(kind),
+    )
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,21 +120,6 @@ def _dict(value: Any) -> dict[str, Any]:
 
 def _enabled(value: Any, default: bool = False) -> bool:
     return bool(value.get("enabled", default)) if isinstance(value, dict) else default
-
-
-def _moderation(block: Any) -> Moderation:
-    block = _dict(block)
-    config = _dict(block.get("config")) or _dict(block.get("configs"))
-    if not block.get("enabled") or block.get("type") != "keywords":
-        return Moderation()
-    # Dify keeps at most 100 keyword lines and 100-character preset responses.
-    keywords = tuple(k.strip().lower() for k in str(config.get("keywords") or "").splitlines() if k.strip())[:100]
-    inputs, outputs = _dict(config.get("inputs_config")), _dict(config.get("outputs_config"))
-    return Moderation(
-        keywords,
-        str(inputs.get("preset_response") or "")[:100] if inputs.get("enabled") else None,
-        str(outputs.get("preset_response") or "")[:100] if outputs.get("enabled") else None,
-    )
 
 
 def _form(items: Any) -> tuple[dict[str, Any], ...]:
@@ -214,7 +223,7 @@ def parse(app: App) -> AppConfig:
         agent_max_iteration=max(1, min(int(agent.get("max_iteration") or 10), 99)),
         agent_tools=_tools(agent),
         image_upload=image_on,
-        moderation=_moderation(mc.get("sensitive_word_avoidance")),
+        moderation=moderation_of(mc.get("sensitive_word_avoidance")),
         image_detail=str(image.get("detail") or "high"),
         file_number_limit=int(upload.get("number_limits") or image.get("number_limits") or 3),
         raw=mc,

@@ -31,7 +31,7 @@ from openify.providers.base import (
 )
 from openify.registry import Registries
 from openify.services.annotations import AnnotationService, Reply
-from openify.services.chat import prompts
+from openify.services.chat import moderation, prompts
 from openify.services.chat.agent import AgentRunner
 from openify.services.chat.config import AppConfig, parse
 from openify.services.chat.conversations import ConversationService
@@ -241,7 +241,7 @@ class ChatService:
         try:
             mod = cfg.moderation
             texts = (req.query, *(v for v in inputs.values() if isinstance(v, str)))
-            flagged = mod.input_preset is not None and mod.flags(*texts)
+            flagged = mod.input_preset is not None and await moderation.flagged(mod, self._models, *texts)
             reply = None if flagged else await self._annotation_reply(app, req.query)
             if reply is not None:
                 await self._answer_with_annotation(gen, reply, prep)
@@ -295,7 +295,8 @@ class ChatService:
             return
         answer = "".join(gen.answer)
         mod = cfg.moderation
-        if mod.output_preset is not None and mod.flags(answer):
+        # The input preset is the app's own text: output moderation checks model answers only.
+        if not flagged and await moderation.output_flagged(mod, self._models, answer):
             answer = mod.output_preset
             gen.answer[:] = [answer]
             gen.emit(MessageReplace(answer))

@@ -15,7 +15,11 @@ from typing import Any, Protocol
 
 from openify.engine.events import NodeFinished, WorkflowFinished
 from openify.errors import InvalidParam
+from openify.providers.base import ModelResolver
 from openify.services.annotations import AnnotationService
+from openify.services.app_parameters import features_of
+from openify.services.chat import moderation
+from openify.services.chat.config import Moderation, moderation_of
 from openify.services.chat.conversations import ConversationService
 from openify.services.chat.messages import MessageService
 from openify.services.end_users import EndUserService
@@ -52,14 +56,14 @@ class ChatflowTurn:
 
 @dataclass(frozen=True, slots=True)
 class AnnotatedTurn:
-    """A chatflow turn that an annotation answered (annotation reply): no workflow ran; the message is stored
-    with the annotation's answer."""
+    """A chatflow turn that an annotation (annotation reply) or input moderation answered: no workflow ran; the
+    message is stored with that answer."""
 
     task_id: str
     conversation_id: str
     message_id: str
     created_at: int
-    annotation_id: str
+    annotation_id: str | None  # None: input moderation answered with its preset response
     answer: str
 
 
@@ -88,8 +92,10 @@ class ChatflowService:
         end_users: EndUserService,
         namer: ConversationNamer | None = None,
         annotations: AnnotationService | None = None,
+        models: ModelResolver | None = None,
     ) -> None:
         self._db, self._runs, self._end_users, self._namer = db, runs, end_users, namer
+        self._models = models
         self._annotations = annotations
         self._naming: set[asyncio.Task[None]] = set()
 
@@ -100,10 +106,16 @@ class ChatflowService:
         version = await self._runs.aversion_of(app, workflow_id)
         runner = self._runs.runner_for(app, version)
         inputs = self._runs.prepare_inputs(runner, turn.inputs)
-        reply = await self._annotations.reply_for(app.id, turn.query) if self._annotations is not None else None
-        run_id = None if reply is not None else str(uuid.uuid4())
+        self._runs.check_file_count(runner, inputs, list(turn.files))
+        # Dify's advanced-chat runner: input moderation first, then annotation reply, then the workflow.
+        mod = moderation_of(features_of(app).get("sensitive_word_avoidance"))
+        blocked = await self._input_flagged(mod, turn.query, inputs)
+        reply = None
+        if not blocked and self._annotations is not None:
+            reply = await self._annotations.reply_for(app.id, turn.query)
+        run_id = None if reply is not None or blocked else str(uuid.uuid4())
         declared = runner.graph.conversation_variables
-        answer = reply.answer if reply is not None else None
+        answer = mod.input_preset if blocked else reply.answer if reply is not None else None
         store = self._store_turn
         conv, msg = await asyncio.to_thread(store, app, end_user.id, turn, inputs, run_id, declared, answer)
         created = calendar.timegm(msg.created_at.timetuple())
@@ -117,12 +129,18 @@ class ChatflowService:
                 self._naming.add(task)
                 task.add_done_callback(self._naming.discard)
 
+        if blocked:
+            name_conversation()
+            return AnnotatedTurn(str(uuid.uuid4()), conv.id, msg.id, created, None, answer or "")
         if reply is not None:
             name_conversation()
             return AnnotatedTurn(str(uuid.uuid4()), conv.id, msg.id, created, reply.annotation_id, reply.answer)
         assert run_id is not None  # noqa: S101 - narrowing for mypy
 
         async def on_finish(live: LiveRun, finished: WorkflowFinished) -> None:
+            if finished.status == "succeeded" and self._models is not None:
+                if await moderation.output_flagged(mod, self._models, finished.answer):
+                    live.answer_replaced = mod.output_preset
             await self._finish(live, finished)
             if finished.status == "succeeded":
                 name_conversation()
@@ -206,20 +224,27 @@ class ChatflowService:
                     completion += int(u.get("completion_tokens") or 0)
         return TurnUsage(prompt, completion, finished.total_tokens or prompt + completion, finished.elapsed_time)
 
+    async def _input_flagged(self, mod: Moderation, query: str, inputs: Mapping[str, Any]) -> bool:
+        if mod.input_preset is None or self._models is None:
+            return False
+        texts = (query, *(v for v in inputs.values() if isinstance(v, str)))
+        return await moderation.flagged(mod, self._models, *texts)
+
     async def _finish(self, live: LiveRun, finished: WorkflowFinished) -> None:
         """Store the message's answer and status before the stream announces the end."""
         if live.message_id is None:
             return
         u = self.usage(live, finished)
         status = "error" if finished.status == "failed" else "normal"
-        await asyncio.to_thread(self._complete, live.message_id, finished, status, u)
+        answer = live.answer_replaced if live.answer_replaced is not None else finished.answer
+        await asyncio.to_thread(self._complete, live.message_id, finished, status, u, answer)
 
-    def _complete(self, message_id: str, finished: WorkflowFinished, status: str, u: TurnUsage) -> None:
+    def _complete(self, message_id: str, finished: WorkflowFinished, status: str, u: TurnUsage, answer: str) -> None:
         with self._db.session() as s:
             row = s.get(Message, message_id)
             if row is None:
                 return
-            row.answer = finished.answer
+            row.answer = answer
             row.status = status
             row.error = finished.error if finished.status == "failed" else None
             row.message_tokens, row.answer_tokens = u.prompt_tokens, u.completion_tokens

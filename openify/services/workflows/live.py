@@ -32,6 +32,7 @@ class LiveRun:
     row: WorkflowRun | None = None  # as first stored
     events: list[WorkflowEvent] = field(default_factory=list)
     finished: WorkflowFinished | None = None
+    answer_replaced: str | None = None  # a chatflow answer output moderation replaced (message_replace)
     task: asyncio.Task[None] | None = None
     _news: asyncio.Future[None] | None = None  # resolved by the next publish or close; shared by waiters
     _wakers: set[asyncio.Future[None]] = field(default_factory=set)  # waiters the close must wake too
