@@ -87,11 +87,21 @@ class VariablePool:
             out.update(p._local.get(node_id, {}))
         return out
 
-    def render(self, template: str, markdown: bool = False) -> str:
-        """Replace every `{{#node.var#}}` with the value's text; an unresolved reference becomes `node.var`."""
+    def render(self, template: str, markdown: bool = False, literals: Mapping[str, str] | None = None) -> str:
+        """Replace every `{{#node.var#}}` with the value's text; an unresolved reference becomes `node.var`.
+        `literals` fill specials such as `{{#context#}}` in the same pass, so text they insert (a retrieved
+        chunk) is never read as a template: a chunk holding `{{#env.KEY#}}` stays that text."""
         if "{{#" not in template:
             return template
-        return TEMPLATE_RE.sub(lambda m: self._ref_text(m.group(1), markdown), template)
+        if not literals:
+            return TEMPLATE_RE.sub(lambda m: self._ref_text(m.group(1), markdown), template)
+        specials = "|".join(re.escape(k) for k in literals)
+        pattern = re.compile(rf"\{{\{{#({specials})#\}}\}}|{TEMPLATE_RE.pattern}")
+
+        def sub(m: re.Match[str]) -> str:
+            return literals[m.group(1)] if m.group(1) is not None else self._ref_text(m.group(2), markdown)
+
+        return pattern.sub(sub, template)
 
     def _ref_text(self, ref: str, markdown: bool) -> str:
         selector = ref.split(".")

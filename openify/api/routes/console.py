@@ -52,8 +52,9 @@ def list_apps(services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/apps/{app_id}/export", summary="Export an app as DSL YAML")
-def export_app(app_id: str, services: ServicesDep) -> dict[str, Any]:
-    return {"data": services.apps.export(app_id)}
+def export_app(app_id: str, services: ServicesDep, include_secret: bool = False) -> dict[str, Any]:
+    # Dify's `include_secret` query parameter: secret environment values are exported as "" unless true.
+    return {"data": services.apps.export(app_id, include_secret)}
 
 
 @router.delete("/apps/{app_id}", status_code=204, summary="Delete an app and its keys")
