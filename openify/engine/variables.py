@@ -18,6 +18,19 @@ def is_file(value: Any) -> bool:
     return isinstance(value, Mapping) and value.get("dify_model_identity") == FILE_MARK
 
 
+def contains_file(value: Any, depth: int = 0) -> bool:
+    """Whether a JSON value holds a File value anywhere (a client may not send one: only the server mints them)."""
+    if is_file(value):
+        return True
+    if depth > 32:  # deeper than any File a client could mean; the request's JSON parser bounds it anyway
+        return False
+    if isinstance(value, Mapping):
+        return any(contains_file(v, depth + 1) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(contains_file(v, depth + 1) for v in value)
+    return False
+
+
 class VariablePool:
     """Values per node id. A child pool (iteration item, loop round) reads through to its parent and
     keeps locally only the outputs of the nodes it owns; other writes (conversation and loop

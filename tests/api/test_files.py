@@ -70,7 +70,7 @@ async def test_upload_then_send_image_to_a_vision_model(
 
     r = await client.get(f"/v1/files/{up['id']}/preview", headers=chat.auth)
     assert r.status_code == 200 and r.content == PNG and r.headers["content-type"] == "image/png"
-    assert r.headers["cache-control"] == "public, max-age=3600"
+    assert r.headers["cache-control"] == "private, max-age=3600"  # keyed: never in a shared cache
     r = await client.get(f"/v1/files/{up['id']}/preview", headers=chat.auth, params={"as_attachment": "true"})
     assert r.headers["content-disposition"] == "attachment; filename*=UTF-8''dot.png"
 
