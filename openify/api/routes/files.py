@@ -11,6 +11,7 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.responses import JSONResponse, Response
 
 from openify.api.deps import AppKey, ServicesDep
+from openify.api.schemas.bodies import no_nul
 from openify.api.timefmt import unix
 from openify.errors import FilenameNotExists, InvalidParam, NoFileUploaded, TooManyFiles, UnsupportedMediaType
 
@@ -33,11 +34,13 @@ async def upload(request: Request, ctx: AppKey, services: ServicesDep) -> JSONRe
         if len(parts) > 1:
             raise TooManyFiles()
         part = parts[0]
+        part.filename = no_nul(part.filename)  # form fields strip NUL as JSON bodies do (schemas/bodies.py)
         if not part.filename:
             raise FilenameNotExists()
         user = form.get("user")
         if user is not None and not isinstance(user, str):
             raise InvalidParam("user must be a string", params="user")
+        user = no_nul(user)
         limit = services.chat.files.max_upload_bytes(part.filename)
         data = await part.read(limit + 1)
         end_user_id = await asyncio.to_thread(services.chat.end_user_id, ctx.app_id, user or "DEFAULT-USER")

@@ -86,7 +86,7 @@ class FileService:
 
     def upload(self, app_id: str, end_user_id: str, filename: str, content_type: str | None, data: bytes) -> UploadFile:
         """Store an upload; 413 over its category's limit, 415 when its type cannot be told."""
-        name = filename[:200]
+        name = filename.replace("\x00", "")[:200]  # PostgreSQL text cannot hold a NUL
         if "/" in name or "\\" in name:
             raise InvalidParam("Filename contains invalid characters.")
         ext = _extension(name)
