@@ -21,6 +21,7 @@ from tests.fake_llm.server import FakeLLM
 SECRET = "sk-live-9f8e7d6c5b4a3210"
 PUBLIC = "visible-config-value"
 MASKED = "sk-liv" + "*" * 12 + "10"
+ADMIN = "admin-token-0123456789abcdef"
 
 
 @pytest.fixture
@@ -30,7 +31,8 @@ def server(tmp_path: Path, database_url: str, fake_llm: FakeLLM) -> Iterator[Liv
     data.mkdir()
     stand_in = {"type": "openai_compatible", "base_url": fake_llm.base_url, "api_key": "sk-test", "max_retries": 0}
     (data / "providers.yaml").write_text(yaml.safe_dump({"default": "local", "providers": {"local": stand_in}}))
-    live = start_server(data, database_url, {"OPENIFY_HTTP_NODE__ALLOW_HOSTS": '["127.0.0.1"]'})
+    env = {"OPENIFY_HTTP_NODE__ALLOW_HOSTS": '["127.0.0.1"]', "OPENIFY_ADMIN_TOKEN": ADMIN}
+    live = start_server(data, database_url, env)
     try:
         yield live
     finally:
@@ -102,7 +104,14 @@ async def test_secret_never_leaves_the_run(server: LiveServer, database_url: str
         data = blocking.json()["data"]
         detail = await client.get(f"/v1/workflows/run/{blocking.json()['workflow_run_id']}")
         logs = await client.get("/v1/workflows/logs")
-        exported = await client.get(f"/console/api/apps/{app_id}/export")  # no admin token: off, but asked
+        admin = {"Authorization": f"Bearer {ADMIN}"}
+        exported = await client.get(f"/console/api/apps/{app_id}/export", headers=admin)
+        assert exported.status_code == 200, exported.text
+        full = await client.get(f"/console/api/apps/{app_id}/export?include_secret=true", headers=admin)
+        assert SECRET in full.json()["data"]  # asked for
+    cli_export = server.cli("app", "export", app_id)
+    assert cli_export.returncode == 0 and "API_KEY" in cli_export.stdout, cli_export.stderr
+    assert SECRET in server.cli("app", "export", app_id, "--include-secret").stdout
 
     # the model got the key where the prompt references it, and the chunk literally
     system, user = fake_llm.received[-1]["messages"][:2]
@@ -141,6 +150,7 @@ async def test_secret_never_leaves_the_run(server: LiveServer, database_url: str
         "rows": "\n".join(rows),
         "server log": server_log,
         "export": exported.text,
+        "CLI export": cli_export.stdout,
     }.items():
         assert SECRET not in seen, where
     assert PUBLIC in streamed.text  # only secrets are masked
