@@ -1,10 +1,11 @@
 """The query string and path of every request, read as Dify's clients send them.
 
 - An empty query value means "not given". Dify's Python SDK (`sdks/python-client`, on httpx) sends every
-  optional parameter, unset ones as `?last_id=&limit=&pinned=`; Flask's reqparse reads an empty value as absent
-  for optional typed arguments, while FastAPI would answer 400. One rule here covers every route.
-- NUL characters are stripped from the query and the path, as request bodies strip them (schemas/bodies.py):
-  PostgreSQL text cannot hold a NUL, and a NUL in an id, a keyword or a user name reached it as a 500.
+  optional parameter, unset ones as `?last_id=&limit=&pinned=`, and FastAPI would answer `limit=` with a 400.
+  One rule here covers every route.
+- NUL characters are stripped from the query and the path by the function that JSON bodies and form fields use
+  (schemas/bodies.py `no_nul`): PostgreSQL text cannot hold a NUL, and a NUL in an id, a keyword or a user name
+  reached it as a 500.
 
 An ASGI middleware, not a dependency: it must see the query before FastAPI validates it.
 """
@@ -14,6 +15,8 @@ from __future__ import annotations
 from urllib.parse import parse_qsl, quote, urlencode
 
 from starlette.types import ASGIApp, Receive, Scope, Send
+
+from openify.api.schemas.bodies import no_nul
 
 # Dify tells these apart: `GET /messages?conversation_id=` is an empty page, without it a 400.
 _MEANINGFUL_WHEN_EMPTY = frozenset({"conversation_id"})
@@ -36,12 +39,12 @@ def _cleaned(scope: Scope) -> Scope:
     if query:
         # Starlette reads the query the same way (latin-1, then percent-decoding as UTF-8)
         pairs = parse_qsl(query.decode("latin-1"), keep_blank_values=True)
-        kept = [(k.replace("\x00", ""), v.replace("\x00", "")) for k, v in pairs]
+        kept = [(no_nul(k), no_nul(v)) for k, v in pairs]
         kept = [(k, v) for k, v in kept if v or k in _MEANINGFUL_WHEN_EMPTY]
         if kept != pairs:
             changed["query_string"] = urlencode(kept).encode("latin-1")
     if "\x00" in path:
-        path = path.replace("\x00", "")
+        path = no_nul(path)
         changed["path"] = path
         changed["raw_path"] = quote(path).encode("latin-1")
     return {**scope, **changed} if changed else scope
