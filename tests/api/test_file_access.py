@@ -78,4 +78,6 @@ async def test_a_file_input_names_only_the_callers_uploads(client: httpx.AsyncCl
     other_apps = await _upload(client, other_app, "alice", "theirs")
     for upload in (other_users, other_apps):
         ref = {"type": "document", "transfer_method": "local_file", "upload_file_id": upload}
-        assert_dify_error(await _run(client, app, "alice", ref), 400, "invalid_param")
+        r = await _run(client, app, "alice", ref)
+        assert_dify_error(r, 400, "invalid_param")
+        assert r.json()["message"] == "doc[0]: Invalid upload file"

@@ -103,6 +103,7 @@ async def test_another_users_or_apps_file_is_refused(
     files = [{"type": "image", "transfer_method": "local_file", "upload_file_id": up["id"]}]
     r = await blocking(client, chat, query="x", user="bob", files=files)
     assert_dify_error(r, 400, "invalid_param")
+    assert r.json()["message"] == "files[0]: Invalid upload file"  # Dify's file factory's words
     other = chatkit.import_app(services, chatkit.CHAT_DSL)
     r = await blocking(client, other, query="x", user="alice", files=files)
     assert_dify_error(r, 400, "invalid_param")

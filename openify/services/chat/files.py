@@ -163,7 +163,8 @@ class FileService:
             if method == "local_file":
                 upload = uploads.get(str(f.get("upload_file_id")))
                 if upload is None or upload.app_id != app_id or upload.end_user_id != end_user_id:
-                    raise InvalidParam(f"files[{i}]: upload file {f.get('upload_file_id')} not found.", params="files")
+                    # Dify's file factory: "Invalid upload file" for an id of another tenant (here app) or user
+                    raise InvalidParam(f"files[{i}]: Invalid upload file", params="files")
                 ids.append(upload.id)
                 records.append(
                     {

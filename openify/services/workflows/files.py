@@ -67,7 +67,8 @@ class WorkflowFiles:
             if method == "local_file":
                 u = uploads.get(str(f.get("upload_file_id")))
                 if u is None or u.app_id != app_id or u.end_user_id != end_user_id:
-                    raise InvalidParam(f"{field}[{i}]: upload file {f.get('upload_file_id')} not found.", params=field)
+                    # Dify's file factory: "Invalid upload file" for an id of another tenant (here app) or user
+                    raise InvalidParam(f"{field}[{i}]: Invalid upload file", params=field)
                 out.append(
                     _file(
                         id=u.id,
