@@ -11,6 +11,7 @@ from fastapi import FastAPI
 
 from openify import __version__
 from openify.api import errors
+from openify.api.query import QueryCleaner
 from openify.api.routes import console, file_links, health, service_routers
 from openify.plugins import build_registries
 from openify.security.isolation import report as isolation_report
@@ -53,6 +54,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
+    app.add_middleware(QueryCleaner)  # empty query values are "not given"; NUL stripped from query and path
     for prefix in API_PREFIXES:
         for router in service_routers():
             app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")

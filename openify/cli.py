@@ -44,6 +44,9 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
     settings = _settings(args)
     logging.basicConfig(level=settings.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    # httpx logs every outbound URL at INFO, query string included: an HTTP node's URL built from a secret
+    # environment variable, a provider's key in a query. Its warnings still show.
+    logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     app = create_app(settings)
     uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
                 access_log=args.access_log, timeout_graceful_shutdown=5)
@@ -73,7 +76,7 @@ def cmd_app_import(args: argparse.Namespace) -> int:
 
 
 def cmd_app_export(args: argparse.Namespace) -> int:
-    sys.stdout.write(_services(_settings(args)).apps.export(args.app_id))
+    sys.stdout.write(_services(_settings(args)).apps.export(args.app_id, args.include_secret))
     return 0
 
 
@@ -130,6 +133,9 @@ def build_parser() -> argparse.ArgumentParser:
     imp.set_defaults(func=cmd_app_import)
     exp = app.add_parser("export", parents=[common], help="print an app as DSL YAML")
     exp.add_argument("app_id")
+    exp.add_argument(
+        "--include-secret", action="store_true", help="write secret environment values (left out by default)"
+    )
     exp.set_defaults(func=cmd_app_export)
     app.add_parser("list", parents=[common], help="list apps").set_defaults(func=cmd_app_list)
     dele = app.add_parser("delete", parents=[common], help="delete an app and its keys")

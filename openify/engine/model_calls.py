@@ -122,7 +122,7 @@ async def image_parts(ctx: NodeContext, files: Sequence[Mapping[str, Any]], deta
         # Our own files go as their bytes: their signed links may be relative, or unreachable from the provider.
         ours = f.get("transfer_method") in ("local_file", "tool_file")
         if (ours or not url.startswith(("http://", "https://", "data:"))) and ctx.ports.files is not None:
-            data = await ctx.ports.files.read(f)
+            data = await ctx.ports.files.read(f, ctx.run.system.user_id)
             url = f"data:{f.get('mime_type') or 'image/png'};base64,{base64.b64encode(data).decode()}"
         if url:
             parts.append(ImagePart(url, "low" if detail == "low" else "high"))

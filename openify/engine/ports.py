@@ -96,8 +96,8 @@ class HttpClient(Protocol):
 class FileStore(Protocol):
     """Access to files named by file variables (uploads, remote URLs, tool files)."""
 
-    async def read(self, file: Mapping[str, Any]) -> bytes:
-        """The file's bytes."""
+    async def read(self, file: Mapping[str, Any], user_id: str = "") -> bytes:
+        """The file's bytes, if the file is the run's app's and (an upload) the run's end user's (`sys.user_id`)."""
         ...
 
     async def save(self, content: bytes, filename: str, mime_type: str) -> Mapping[str, Any]:

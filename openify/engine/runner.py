@@ -15,6 +15,7 @@ from openify.engine.graph import Graph, GraphValidationError
 from openify.engine.node import Node
 from openify.engine.ports import Ports
 from openify.engine.run_state import ABORT, RunLimits, RunState, SystemInputs, node_rules
+from openify.engine.secrets import SecretMask
 from openify.engine.variables import VariablePool, files_in
 from openify.registry import Registries
 
@@ -114,6 +115,17 @@ class WorkflowRun:
         return pool
 
     async def events(self) -> AsyncIterator[WorkflowEvent]:
+        """The run's events, secret environment values masked (engine/secrets.py): whatever streams, answers
+        or stores them never sees a secret."""
+        mask = SecretMask(self.runner.graph.environment_variables)
+        async for ev in self._events():
+            if mask:
+                for masked in mask.events(ev):
+                    yield masked
+            else:
+                yield ev
+
+    async def _events(self) -> AsyncIterator[WorkflowEvent]:
         st = self.state
         created = int(time.time())
         st.started = time.perf_counter()

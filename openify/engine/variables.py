@@ -18,6 +18,19 @@ def is_file(value: Any) -> bool:
     return isinstance(value, Mapping) and value.get("dify_model_identity") == FILE_MARK
 
 
+def contains_file(value: Any, depth: int = 0) -> bool:
+    """Whether a JSON value holds a File value anywhere (a client may not send one: only the server mints them)."""
+    if is_file(value):
+        return True
+    if depth > 32:  # deeper than any File a client could mean; the request's JSON parser bounds it anyway
+        return False
+    if isinstance(value, Mapping):
+        return any(contains_file(v, depth + 1) for v in value.values())
+    if isinstance(value, list | tuple):
+        return any(contains_file(v, depth + 1) for v in value)
+    return False
+
+
 class VariablePool:
     """Values per node id. A child pool (iteration item, loop round) reads through to its parent and
     keeps locally only the outputs of the nodes it owns; other writes (conversation and loop
@@ -87,11 +100,21 @@ class VariablePool:
             out.update(p._local.get(node_id, {}))
         return out
 
-    def render(self, template: str, markdown: bool = False) -> str:
-        """Replace every `{{#node.var#}}` with the value's text; an unresolved reference becomes `node.var`."""
+    def render(self, template: str, markdown: bool = False, literals: Mapping[str, str] | None = None) -> str:
+        """Replace every `{{#node.var#}}` with the value's text; an unresolved reference becomes `node.var`.
+        `literals` fill specials such as `{{#context#}}` in the same pass, so text they insert (a retrieved
+        chunk) is never read as a template: a chunk holding `{{#env.KEY#}}` stays that text."""
         if "{{#" not in template:
             return template
-        return TEMPLATE_RE.sub(lambda m: self._ref_text(m.group(1), markdown), template)
+        if not literals:
+            return TEMPLATE_RE.sub(lambda m: self._ref_text(m.group(1), markdown), template)
+        specials = "|".join(re.escape(k) for k in literals)
+        pattern = re.compile(rf"\{{\{{#({specials})#\}}\}}|{TEMPLATE_RE.pattern}")
+
+        def sub(m: re.Match[str]) -> str:
+            return literals[m.group(1)] if m.group(1) is not None else self._ref_text(m.group(2), markdown)
+
+        return pattern.sub(sub, template)
 
     def _ref_text(self, ref: str, markdown: bool) -> str:
         selector = ref.split(".")

@@ -38,10 +38,11 @@ class FileLinks:
 
     def valid(self, file_id: str, timestamp: str, nonce: str, sign: str) -> bool:
         """Whether a link's query was signed here for this file and has not expired."""
-        if not (timestamp.isdigit() and nonce and sign):
+        if not (timestamp.isascii() and timestamp.isdigit() and nonce and sign):
             return False
         expected = self._sign(file_id, timestamp, nonce)
-        return hmac.compare_digest(expected, sign) and time.time() - int(timestamp) <= self.ttl_s
+        # bytes, not str: compare_digest refuses a str with non-ASCII characters (a TypeError, a 500)
+        return hmac.compare_digest(expected.encode(), sign.encode()) and time.time() - int(timestamp) <= self.ttl_s
 
     def _signed(self, file_id: str) -> dict[str, str]:
         timestamp, nonce = str(int(time.time())), os.urandom(16).hex()

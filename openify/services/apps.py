@@ -86,8 +86,8 @@ class AppService:
         self._cache[app_id] = (now, app)
         return app
 
-    def export(self, app_id: str) -> str:
-        return export_dsl(definition_of(self.get(app_id)))
+    def export(self, app_id: str, include_secret: bool = False) -> str:
+        return export_dsl(definition_of(self.get(app_id)), include_secret)
 
     def list(self) -> list[AppSummary]:
         with self._db.session() as s:

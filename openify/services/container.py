@@ -76,7 +76,7 @@ class Services:
     async def _apply_stop(self, request: TaskStop) -> None:
         """A stop of a task this process runs, with the checks of its kind; other task ids are ignored."""
         if request.kind == "workflow":
-            self.workflows.stop(request.task_id)  # Dify does not check the user here
+            self.workflows.stop(request.app_id, request.user, request.task_id)
         elif request.kind == "chatflow":
             await self.chatflows.stop(request.app_id, request.user, request.task_id)
         else:

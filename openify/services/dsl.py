@@ -176,8 +176,8 @@ def _check_model_config(model_config: Any, mode: str, warnings: list[str]) -> di
     return model_config
 
 
-def export_dsl(definition: AppDefinition) -> str:
-    """DSL YAML that imports back to an equal app."""
+def export_dsl(definition: AppDefinition, include_secret: bool = False) -> str:
+    """DSL YAML that imports back to an equal app; secret environment values are left out unless asked for."""
     doc: dict[str, Any] = {
         "version": definition.dsl_version,
         "kind": "app",
@@ -193,7 +193,16 @@ def export_dsl(definition: AppDefinition) -> str:
         "dependencies": definition.dependencies,
     }
     if definition.workflow is not None:
-        doc["workflow"] = definition.workflow
+        doc["workflow"] = definition.workflow if include_secret else _without_secrets(definition.workflow)
     if definition.model_config is not None:
         doc["model_config"] = definition.model_config
     return yaml.safe_dump(doc, allow_unicode=True, sort_keys=False)
+
+
+def _without_secrets(workflow: dict[str, Any]) -> dict[str, Any]:
+    # Dify's Workflow.to_dict(include_secret=False) keeps a secret variable and sets its value to "".
+    env = [
+        {**v, "value": ""} if isinstance(v, dict) and v.get("value_type") == "secret" else v
+        for v in workflow.get("environment_variables") or []
+    ]
+    return {**workflow, "environment_variables": env}

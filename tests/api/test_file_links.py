@@ -239,6 +239,61 @@ async def test_svg_and_html_are_always_downloads(client: httpx.AsyncClient, chat
     assert opened.headers["content-type"] == "application/octet-stream"
 
 
+ACTIVE = b"<html><script>alert(document.cookie)</script></html>"
+
+
+@pytest.mark.parametrize(
+    ("name", "claimed"),
+    [
+        ("page.html", "text/html; charset=utf-8"),
+        ("page.html", "Text/HTML"),
+        ("feed.xml", "text/xml"),
+        ("x.svg", "image/svg+xml"),
+        ("page.xhtml", "application/xhtml+xml"),
+        ("page.html", "application/octet-stream"),  # the type is then guessed from the name
+        ("a.js", "application/javascript"),
+    ],
+)
+async def test_active_content_is_always_a_download(
+    client: httpx.AsyncClient, chat: AppKit, name: str, claimed: str
+) -> None:
+    r = await client.post("/v1/files/upload", headers=chat.auth, files={"file": (name, ACTIVE, claimed)})
+    assert r.status_code == 201, r.text
+    opened = await client.get(r.json()["source_url"])
+    assert opened.status_code == 200 and opened.content == ACTIVE
+    assert opened.headers["content-disposition"].startswith("attachment;")
+    assert opened.headers["content-type"] == "application/octet-stream"
+    assert opened.headers["x-content-type-options"] == "nosniff"
+    assert opened.headers["content-security-policy"] == "sandbox"
+
+
+async def test_passive_types_open_inline_and_never_sniffed(client: httpx.AsyncClient, chat: AppKit) -> None:
+    for name, claimed, data in [
+        ("dot.png", "image/png", PNG),
+        ("a.pdf", "application/pdf", b"%PDF-1.4"),
+        ("a.txt", "text/plain", ACTIVE),
+    ]:
+        r = await client.post("/v1/files/upload", headers=chat.auth, files={"file": (name, data, claimed)})
+        opened = await client.get(r.json()["source_url"])
+        assert opened.status_code == 200 and "content-disposition" not in opened.headers, name
+        assert opened.headers["content-type"].split(";")[0] == claimed
+        assert opened.headers["x-content-type-options"] == "nosniff"  # text/plain holding HTML stays text
+        assert opened.headers["content-security-policy"] == "sandbox"
+
+
+async def test_a_non_ascii_signature_is_refused_not_a_crash(http_app: FastAPI) -> None:
+    links = http_app.state.services.file_links
+    transport = httpx.ASGITransport(app=http_app, raise_app_exceptions=False)
+    async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as client:
+        file_id = str(uuid.uuid4())
+        upload, tool = links.upload_file(file_id), links.tool_file(file_id, ".png")
+        # Dify: an upload link with a bad signature is 404 "File not found or signature is invalid", a tool link 403
+        for sign in ("签名", "é" * 44, "%FF"):
+            assert_dify_error(await client.get(_with(upload, sign=sign)), 404, "not_found")
+            assert_dify_error(await client.get(_with(tool, sign=sign)), 403, "forbidden")
+        assert_dify_error(await client.get(_with(upload, timestamp="²")), 404, "not_found")
+
+
 async def test_a_vision_model_gets_an_uploads_bytes_not_its_link(
     client: httpx.AsyncClient, services: Services, fake_llm: FakeLLM
 ) -> None:

@@ -70,7 +70,7 @@ async def test_upload_then_send_image_to_a_vision_model(
 
     r = await client.get(f"/v1/files/{up['id']}/preview", headers=chat.auth)
     assert r.status_code == 200 and r.content == PNG and r.headers["content-type"] == "image/png"
-    assert r.headers["cache-control"] == "public, max-age=3600"
+    assert r.headers["cache-control"] == "private, max-age=3600"  # keyed: never in a shared cache
     r = await client.get(f"/v1/files/{up['id']}/preview", headers=chat.auth, params={"as_attachment": "true"})
     assert r.headers["content-disposition"] == "attachment; filename*=UTF-8''dot.png"
 
@@ -103,6 +103,7 @@ async def test_another_users_or_apps_file_is_refused(
     files = [{"type": "image", "transfer_method": "local_file", "upload_file_id": up["id"]}]
     r = await blocking(client, chat, query="x", user="bob", files=files)
     assert_dify_error(r, 400, "invalid_param")
+    assert r.json()["message"] == "files[0]: Invalid upload file"  # Dify's file factory's words
     other = chatkit.import_app(services, chatkit.CHAT_DSL)
     r = await blocking(client, other, query="x", user="alice", files=files)
     assert_dify_error(r, 400, "invalid_param")

@@ -40,11 +40,20 @@ async def napping(client: httpx.AsyncClient, auth: dict[str, str]) -> AsyncItera
 
 
 async def test_stop_ends_a_live_run_as_stopped(live_server: LiveServer, tmp_path: Path) -> None:
+    other_app = _import(live_server, tmp_path, SLOW)
     auth = _import(live_server, tmp_path, SLOW)
     async with httpx.AsyncClient(base_url=live_server.base_url, timeout=30) as client:
         async with napping(client, auth) as (reader, nap):  # the 2 s code node is running now
-            task_id = nap["task_id"]
-            stop = await client.post(f"/v1/workflows/tasks/{task_id}/stop", headers=auth, json={"user": "someone-else"})
+            task_id, path = nap["task_id"], f"/v1/workflows/tasks/{nap['task_id']}/stop"
+            # Another end user, or another app's key, cannot stop it: answered success and ignored, as
+            # Dify's AppQueueManager.set_stop_flag ignores a task that is not the caller's.
+            for headers, user in ((auth, "someone-else"), (other_app, "u1")):
+                foreign = await client.post(path, headers=headers, json={"user": user})
+                assert foreign.json() == {"result": "success"}
+            await asyncio.sleep(0.3)
+            running = await client.get(f"/v1/workflows/run/{nap['workflow_run_id']}", headers=auth)
+            assert running.json()["status"] == "running"
+            stop = await client.post(path, headers=auth, json={"user": "u1"})
             assert stop.json() == {"result": "success"}
             rest = await reader.until()
         fin = rest[-1]

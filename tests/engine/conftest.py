@@ -96,7 +96,7 @@ class DirFiles:
     def __init__(self, root: Path) -> None:
         self.root = root
 
-    async def read(self, file: Mapping[str, Any]) -> bytes:
+    async def read(self, file: Mapping[str, Any], user_id: str = "") -> bytes:
         return (self.root / str(file["related_id"])).read_bytes()
 
     async def save(self, content: bytes, filename: str, mime_type: str) -> Mapping[str, Any]:

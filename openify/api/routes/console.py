@@ -9,9 +9,10 @@ import hmac
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
-from pydantic import BaseModel, Field
+from pydantic import ConfigDict, Field
 
 from openify.api.deps import ServicesDep, bearer_token
+from openify.api.schemas.bodies import JsonBody
 from openify.api.timefmt import unix
 from openify.errors import NotFound, Unauthorized
 from openify.services.keys import KeyInfo
@@ -30,7 +31,7 @@ router = APIRouter(prefix="/console/api", tags=["console"], dependencies=[Depend
 Admin = Annotated[None, Depends(require_admin)]
 
 
-class ImportBody(BaseModel):
+class ImportBody(JsonBody):
     yaml_content: str = Field(min_length=1, description="The DSL YAML text")
 
 
@@ -52,8 +53,9 @@ def list_apps(services: ServicesDep) -> dict[str, Any]:
 
 
 @router.get("/apps/{app_id}/export", summary="Export an app as DSL YAML")
-def export_app(app_id: str, services: ServicesDep) -> dict[str, Any]:
-    return {"data": services.apps.export(app_id)}
+def export_app(app_id: str, services: ServicesDep, include_secret: bool = False) -> dict[str, Any]:
+    # Dify's `include_secret` query parameter: secret environment values are exported as "" unless true.
+    return {"data": services.apps.export(app_id, include_secret)}
 
 
 @router.delete("/apps/{app_id}", status_code=204, summary="Delete an app and its keys")
@@ -86,10 +88,10 @@ def revoke_key(key_id: str, services: ServicesDep) -> Response:
     return Response(status_code=204)
 
 
-class ProviderBody(BaseModel):
+class ProviderBody(JsonBody):
     """A provider entry of providers.yaml (see openify/providers/config.py for every field)."""
 
-    model_config = {"extra": "allow"}
+    model_config = ConfigDict(extra="allow")
 
     type: str | None = None
     base_url: str | None = None
@@ -99,7 +101,7 @@ class ProviderBody(BaseModel):
     models: dict[str, dict[str, Any]] | None = None
 
 
-class DefaultBody(BaseModel):
+class DefaultBody(JsonBody):
     default: str | None
 
 

@@ -11,12 +11,16 @@ from starlette.datastructures import UploadFile as StarletteUpload
 from starlette.responses import JSONResponse, Response
 
 from openify.api.deps import AppKey, ServicesDep
+from openify.api.schemas.bodies import no_nul
 from openify.api.timefmt import unix
 from openify.errors import FilenameNotExists, InvalidParam, NoFileUploaded, TooManyFiles, UnsupportedMediaType
 from openify.services.workspace import WORKSPACE_ID
 
 router = APIRouter(tags=["files"])
-_ACTIVE_CONTENT = ("text/html", "application/xhtml+xml", "image/svg+xml")
+# Types a browser shows without running anything; compared on the lower-cased type without parameters.
+_INLINE = frozenset({"application/pdf", "text/plain", "text/csv", "text/markdown", "application/json"})
+_INLINE_FAMILIES = ("image/", "audio/", "video/")
+_NEVER_INLINE = frozenset({"image/svg+xml", "image/svg"})  # SVG is a document that runs script
 
 
 @router.post("/files/upload", summary="Upload a file for use in messages", status_code=201, response_model=None)
@@ -31,11 +35,13 @@ async def upload(request: Request, ctx: AppKey, services: ServicesDep) -> JSONRe
         if len(parts) > 1:
             raise TooManyFiles()
         part = parts[0]
+        part.filename = no_nul(part.filename)  # form fields strip NUL as JSON bodies do (schemas/bodies.py)
         if not part.filename:
             raise FilenameNotExists()
         user = form.get("user")
         if user is not None and not isinstance(user, str):
             raise InvalidParam("user must be a string", params="user")
+        user = no_nul(user)
         limit = services.chat.files.max_upload_bytes(part.filename)
         data = await part.read(limit + 1)
         end_user_id = await asyncio.to_thread(services.chat.end_user_id, ctx.app_id, user or "DEFAULT-USER")
@@ -80,13 +86,21 @@ async def preview(
 
 
 def file_response(data: bytes, mime_type: str, name: str, *, as_attachment: bool, cache: bool = False) -> Response:
-    """A file's bytes as Dify serves them. HTML and SVG are always downloads: an uploaded page or drawing could
-    carry script, which must never run on our origin."""
-    headers = {"Cache-Control": "public, max-age=3600"} if cache else {}
-    media = mime_type
-    if mime_type.startswith(("audio/", "video/")):
+    """A file's bytes as Dify serves them, made safe to open on the API's origin: only the passive types of
+    `_INLINE` are shown in the browser; everything else (HTML, SVG, XML, scripts, unknown types, whatever the
+    uploader claimed) is a download. `nosniff` keeps a browser from guessing another type, and `CSP: sandbox`
+    keeps anything that still renders from running script on this origin."""
+    headers = {"X-Content-Type-Options": "nosniff", "Content-Security-Policy": "sandbox"}
+    if cache:  # a keyed preview: the key is the permission, so no shared cache may keep it
+        headers["Cache-Control"] = "private, max-age=3600"
+    media = mime_type.split(";", 1)[0].strip().lower()
+    if media.startswith(("audio/", "video/")):
         headers["Accept-Ranges"] = "bytes"
-    if as_attachment or mime_type in _ACTIVE_CONTENT:
+    if as_attachment or not _inline(media):
         headers["Content-Disposition"] = f"attachment; filename*=UTF-8''{quote(name)}"
         media = "application/octet-stream"
     return Response(data, media_type=media, headers=headers)
+
+
+def _inline(media: str) -> bool:
+    return media in _INLINE or (media.startswith(_INLINE_FAMILIES) and media not in _NEVER_INLINE)

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from openify.api import sse
 from openify.api.deps import AppKey, ServicesDep
+from openify.api.schemas.bodies import JsonBody
 from openify.api.stored_runs import finished_frame, stored_progress
 from openify.api.workflow_events import (
     STREAM_COALESCE_S,
@@ -46,14 +47,14 @@ def _user_text(value: Any) -> Any:
 User = Annotated[str | None, BeforeValidator(_user_text)]
 
 
-class WorkflowRunRequest(BaseModel):
+class WorkflowRunRequest(JsonBody):
     inputs: dict[str, Any]
     user: User = None
     response_mode: Literal["streaming", "blocking"] | None = None
     files: list[dict[str, Any]] | None = None
 
 
-class StopRequest(BaseModel):
+class StopRequest(JsonBody):
     user: User = None
 
 

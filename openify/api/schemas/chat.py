@@ -8,8 +8,9 @@ from decimal import Decimal
 from typing import Annotated, Any, Literal
 
 import orjson
-from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, field_validator
+from pydantic import BeforeValidator, ConfigDict, Field, field_validator
 
+from openify.api.schemas.bodies import JsonBody
 from openify.services.chat.events import (
     AgentMessageDelta,
     AgentThought,
@@ -44,7 +45,7 @@ def _uuid_or_empty(value: str | None) -> str | None:
     return value
 
 
-class FileRef(BaseModel):
+class FileRef(JsonBody):
     model_config = ConfigDict(extra="ignore")
 
     type: Literal["image", "document", "audio", "video", "custom"]
@@ -58,7 +59,7 @@ class FileRef(BaseModel):
         return _uuid_or_empty(value)
 
 
-class _GenerationBody(BaseModel):
+class _GenerationBody(JsonBody):
     model_config = ConfigDict(extra="ignore")
 
     inputs: dict[str, Any]
@@ -96,7 +97,7 @@ class CompletionMessageRequest(_GenerationBody):
         return value.replace("\x00", "")
 
 
-class UserBody(BaseModel):
+class UserBody(JsonBody):
     """A body with only `user` (stop)."""
 
     model_config = ConfigDict(extra="ignore")

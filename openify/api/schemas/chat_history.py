@@ -6,14 +6,15 @@ import json
 from collections.abc import Callable, Mapping
 from typing import Any
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 
+from openify.api.schemas.bodies import JsonBody
 from openify.api.schemas.chat import UserId
 from openify.api.timefmt import iso, unix
 from openify.storage.tables import Conversation, Message, MessageFeedback
 
 
-class RenameBody(BaseModel):
+class RenameBody(JsonBody):
     model_config = ConfigDict(extra="ignore")
 
     name: str | None = None
@@ -21,13 +22,13 @@ class RenameBody(BaseModel):
     user: UserId | None = None
 
 
-class DeleteBody(BaseModel):
+class DeleteBody(JsonBody):
     model_config = ConfigDict(extra="ignore")
 
     user: UserId | None = None
 
 
-class FeedbackBody(BaseModel):
+class FeedbackBody(JsonBody):
     model_config = ConfigDict(extra="ignore")
 
     rating: Any = None
@@ -35,7 +36,7 @@ class FeedbackBody(BaseModel):
     user: UserId
 
 
-class VariableBody(BaseModel):
+class VariableBody(JsonBody):
     model_config = ConfigDict(extra="ignore")
 
     value: Any = Field(...)

@@ -76,7 +76,7 @@ class DocumentExtractorNode(Node):
     type = "document-extractor"
 
     async def _one(self, ctx: NodeContext, f: Mapping[str, Any]) -> str:
-        data = await ctx.require("files").read(f)
+        data = await ctx.require("files").read(f, ctx.run.system.user_id)
         try:
             return extract_text(data, str(f.get("extension") or ""), str(f.get("mime_type") or ""))
         except NodeError:

@@ -123,7 +123,7 @@ class HttpRequestNode(Node):
                 key = pool.render(str(i.get("key") or ""))
                 if i.get("type") == "file":
                     for f in self._files(ctx, i.get("file")):
-                        content = await ctx.require("files").read(f)
+                        content = await ctx.require("files").read(f, ctx.run.system.user_id)
                         files.append(
                             (
                                 key,
@@ -140,7 +140,7 @@ class HttpRequestNode(Node):
         elif btype == "binary":
             fs = self._files(ctx, items[0].get("file") if items else None)
             if fs:
-                kwargs["content"] = await ctx.require("files").read(fs[0])
+                kwargs["content"] = await ctx.require("files").read(fs[0], ctx.run.system.user_id)
         timeout = d.get("timeout") or {}
         if not isinstance(timeout, Mapping):
             timeout = {}

@@ -108,14 +108,18 @@ class _ThinkFilter:
 class LLMNode(Node):
     type = "llm"
 
-    def _render(self, ctx: NodeContext, item: Mapping[str, Any], context: str, jinja: Mapping[str, Any]) -> str:
+    def _render(
+        self, ctx: NodeContext, item: Mapping[str, Any], literals: Mapping[str, str], jinja: Mapping[str, Any]
+    ) -> str:
         if item.get("edition_type") == "jinja2":
             try:
                 return jinja_env().from_string(str(item.get("jinja2_text") or "")).render(**jinja)
             except TemplateError as exc:
                 raise NodeError(f"Prompt template error: {exc}", "TemplateError") from exc
-        text = str(item.get("text") or "").replace("{{#context#}}", context)
-        return clean_prompt(ctx.pool.render(text))
+        # References and the context (and histories) are filled in one pass: a retrieved chunk or a past turn
+        # that holds `{{#env.KEY#}}` is inserted as text, never filled. Dify inserts the context first and
+        # then fills references, which lets a chunk pull a secret into the prompt.
+        return clean_prompt(ctx.pool.render(str(item.get("text") or ""), literals=literals))
 
     async def build(self, ctx: NodeContext, spec: ModelSpec) -> tuple[list[ChatMessage], dict[str, Any]]:
         d = self.data
@@ -135,12 +139,10 @@ class LLMNode(Node):
         messages: list[ChatMessage] = []
         if spec.mode == "completion" or isinstance(template, Mapping):
             item = template if isinstance(template, Mapping) else {"text": ""}
-            text = self._render(ctx, item, context, jinja)
             prefixes = (memory or {}).get("role_prefix") or {} if isinstance(memory, Mapping) else {}
             hist = history_text(past, prefixes.get("user") or "Human", prefixes.get("assistant") or "Assistant")
-            if "{{#histories#}}" in text:
-                text = text.replace("{{#histories#}}", hist)
-            elif hist:
+            text = self._render(ctx, item, {"context": context, "histories": hist}, jinja)
+            if hist and "{{#histories#}}" not in str(item.get("text") or ""):
                 text = f"{hist}\n{text}"
             if query and "{{#sys.query#}}" not in str(item.get("text") or ""):
                 text = f"{text}\n{query}" if text else query
@@ -150,7 +152,7 @@ class LLMNode(Node):
                 if not isinstance(item, Mapping):
                     continue
                 role = _ROLES.get(str(item.get("role") or "user"), "user")
-                message = ChatMessage(role, self._render(ctx, item, context, jinja))
+                message = ChatMessage(role, self._render(ctx, item, {"context": context}, jinja))
                 if role == "user" and item.get("edition_type") != "jinja2":
                     # image variables referenced in a basic prompt become image parts of that message
                     refs = [

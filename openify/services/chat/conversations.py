@@ -11,6 +11,7 @@ from typing import Any, Literal
 import sqlalchemy as sa
 from sqlalchemy import select
 
+from openify.engine.variables import contains_file
 from openify.errors import BadRequest, InvalidParam, NotFound
 from openify.storage.db import Database
 from openify.storage.tables import Base, Conversation
@@ -183,4 +184,6 @@ def _checked_value(value_type: str, value: Any) -> Any:
         ok = lambda v: isinstance(v, list)  # noqa: E731 - one more row of the table above
     if ok is not None and not ok(value):
         raise BadRequest(f"Type mismatch: variable expects {value_type}.")
+    if contains_file(value):  # a File value names a stored file directly: only the server makes them
+        raise BadRequest("Invalid upload file")
     return value

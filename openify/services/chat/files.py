@@ -86,7 +86,7 @@ class FileService:
 
     def upload(self, app_id: str, end_user_id: str, filename: str, content_type: str | None, data: bytes) -> UploadFile:
         """Store an upload; 413 over its category's limit, 415 when its type cannot be told."""
-        name = filename[:200]
+        name = filename.replace("\x00", "")[:200]  # PostgreSQL text cannot hold a NUL
         if "/" in name or "\\" in name:
             raise InvalidParam("Filename contains invalid characters.")
         ext = _extension(name)
@@ -163,7 +163,8 @@ class FileService:
             if method == "local_file":
                 upload = uploads.get(str(f.get("upload_file_id")))
                 if upload is None or upload.app_id != app_id or upload.end_user_id != end_user_id:
-                    raise InvalidParam(f"files[{i}]: upload file {f.get('upload_file_id')} not found.", params="files")
+                    # Dify's file factory: "Invalid upload file" for an id of another tenant (here app) or user
+                    raise InvalidParam(f"files[{i}]: Invalid upload file", params="files")
                 ids.append(upload.id)
                 records.append(
                     {

@@ -339,8 +339,8 @@ class DocumentService:
             doc = get_document(s, dataset_id, document_id)
             if doc.archived:
                 raise ArchivedDocumentImmutable()
-            if doc.indexing_status in IN_PROGRESS:
-                raise DocumentIndexing()
+            # A document being indexed is deleted too, as Dify's DocumentService.delete_document does: its job
+            # finds the row gone at its next step and stops (pipeline.py), removing what it had indexed.
             node_ids = _node_ids(s, [document_id])
             blob = doc.blob_key
             s.delete(doc)

@@ -32,7 +32,7 @@ EMBED_BATCH = 64
 
 
 class _Gone(Exception):
-    """The document's segments were deleted under the job (its dataset was deleted)."""
+    """The document was deleted under the job (alone, or with its dataset): the job stops, as cancelled."""
 
 
 class IndexingPipeline:
@@ -70,6 +70,11 @@ class IndexingPipeline:
             with self._db.session() as s:
                 ctx.finish(s)
         except Exception as e:
+            if not self._exists(document_id):  # its file or rows vanished with it: a deletion, not a failure
+                log.info("document %s was deleted while indexing", document_id)
+                with self._db.session() as s:
+                    ctx.finish(s)
+                return
             message = e.detail if isinstance(e, OpenifyError) else f"{type(e).__name__}: {e}"
             if not isinstance(e, OpenifyError):
                 log.exception("indexing of document %s failed", document_id)
@@ -89,9 +94,11 @@ class IndexingPipeline:
         ctx.check()
         with self._db.session() as s:
             ctx.check(s)
-            s.execute(
+            staged = s.execute(
                 update(Document).where(Document.id == document_id).values(indexing_status=status, error=None, **stamps)
             )
+            if staged.rowcount == 0:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
+                raise _Gone(document_id)  # deleted while indexing (Dify deletes it then too): stop here
         if self._on_stage is not None:
             self._on_stage(document_id, status)
 
@@ -127,6 +134,10 @@ class IndexingPipeline:
                 if marked.rowcount == 0:  # type: ignore[attr-defined]  # CursorResult of an UPDATE
                     raise _Gone(document_id)
             self._indexes.add(dataset, [n for _, n in part], persist_now=False)
+            if not self._exists(document_id):
+                # Deleted between marking and adding: its deletion may have unindexed before this add.
+                self._indexes.remove(dataset, [n.node_id for _, n in part], persist_now=False)
+                raise _Gone(document_id)
         with self._db.session() as s:
             s.execute(
                 update(Segment)
@@ -143,6 +154,10 @@ class IndexingPipeline:
         if self._on_stage is not None:
             self._on_stage(document_id, "completed")
 
+    def _exists(self, document_id: str) -> bool:
+        with self._db.session() as s:
+            return s.scalar(select(Document.id).where(Document.id == document_id)) is not None
+
     def _store_segments(
         self, ctx: JobContext, dataset: Dataset, document_id: str, chunks: list[Chunk]
     ) -> list[tuple[str, Node]]:
@@ -151,6 +166,9 @@ class IndexingPipeline:
         nodes: list[tuple[str, Node]] = []
         with self._db.session() as s:
             ctx.check(s)
+            # Locks the row on PostgreSQL, so a deletion waits for these segments and then takes them along.
+            if s.scalar(select(Document.id).where(Document.id == document_id).with_for_update()) is None:
+                raise _Gone(document_id)
             old = list(s.scalars(select(Segment.index_node_id).where(Segment.document_id == document_id)))
             old += list(s.scalars(select(ChildChunk.index_node_id).where(ChildChunk.document_id == document_id)))
             s.execute(delete(ChildChunk).where(ChildChunk.document_id == document_id))

@@ -19,12 +19,12 @@ from sqlalchemy import select
 
 from openify.engine.ports import HttpClient
 from openify.engine.variables import FILE_MARK, is_file
-from openify.errors import InvalidParam, NotFound
+from openify.errors import FileAccessDenied, InvalidParam, NotFound
 from openify.security.file_links import FileLinks
 from openify.services.chat.files import file_type
 from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
-from openify.storage.tables import UploadFile
+from openify.storage.tables import EndUser, UploadFile
 
 
 def _file(**fields: Any) -> dict[str, Any]:
@@ -47,7 +47,7 @@ def _file(**fields: Any) -> dict[str, Any]:
 
 
 class WorkflowFiles:
-    """Turns request files into File values, and is the engine's FileStore."""
+    """Turns request files into File values; `for_app` is the engine's FileStore of one app."""
 
     def __init__(self, db: Database, blobs: BlobStore, http: HttpClient, links: FileLinks) -> None:
         self._db, self._blobs, self._http, self._links = db, blobs, http, links
@@ -67,7 +67,8 @@ class WorkflowFiles:
             if method == "local_file":
                 u = uploads.get(str(f.get("upload_file_id")))
                 if u is None or u.app_id != app_id or u.end_user_id != end_user_id:
-                    raise InvalidParam(f"{field}[{i}]: upload file {f.get('upload_file_id')} not found.", params=field)
+                    # Dify's file factory: "Invalid upload file" for an id of another tenant (here app) or user
+                    raise InvalidParam(f"{field}[{i}]: Invalid upload file", params=field)
                 out.append(
                     _file(
                         id=u.id,
@@ -100,22 +101,52 @@ class WorkflowFiles:
                 raise InvalidParam(f"{field}[{i}]: transfer_method must be local_file or remote_url", params=field)
         return out
 
-    async def read(self, file: Mapping[str, Any]) -> bytes:
-        if file.get("transfer_method") == "remote_url":
+    def for_app(self, app_id: str) -> AppFiles:
+        """The engine's FileStore for one app's runs: it reads only that app's files."""
+        return AppFiles(self, app_id)
+
+    async def read(self, file: Mapping[str, Any], app_id: str, user_id: str = "") -> bytes:
+        """A File value's bytes, if the file belongs to `app_id` and an upload to the end user `user_id` (a
+        session id). A File value in a run was made by the server, but it passes through inputs and nodes (a
+        JSON input, code outputs, conversation variables) where it could be forged: the store, not the value,
+        says whose a file is (Dify checks the upload's tenant and, for local files, the uploading user)."""
+        method = file.get("transfer_method")
+        if method == "remote_url":
             response = await self._http.request("GET", str(file.get("remote_url") or file.get("url")))
             return response.body
-        key = str(file.get("related_id") or file.get("id"))
-        blob = await asyncio.to_thread(self._blob_key, key)
-        return await asyncio.to_thread(self._blobs.get, blob)
+        file_id = str(file.get("related_id") or file.get("id"))
+        if method == "tool_file":
+            meta = await asyncio.to_thread(self._tool_meta, file_id)
+            owner = meta.get("app_id")
+            if owner is not None and owner != app_id:  # files made before owners were recorded have none
+                raise FileAccessDenied("Invalid upload file")
+            return await asyncio.to_thread(self._blobs.get, f"workflow-files/{file_id}")
+        found = await asyncio.to_thread(self._upload, file_id)
+        if found is None or found[0].app_id != app_id or (user_id and found[1] != user_id):
+            raise FileAccessDenied("Invalid upload file")
+        return await asyncio.to_thread(self._blobs.get, found[0].blob_key)
 
-    def _blob_key(self, file_id: str) -> str:
+    def _upload(self, file_id: str) -> tuple[UploadFile, str | None] | None:
+        """An upload and its end user's session id."""
+        query = (
+            select(UploadFile, EndUser.session_id)
+            .outerjoin(EndUser, EndUser.id == UploadFile.end_user_id)
+            .where(UploadFile.id == file_id)
+        )
         with self._db.session() as s:
-            row = s.get(UploadFile, file_id)
-        return row.blob_key if row is not None else f"workflow-files/{file_id}"
+            row = s.execute(query).first()
+        return None if row is None else (row[0], row[1])
 
-    async def save(self, content: bytes, filename: str, mime_type: str) -> Mapping[str, Any]:
+    def _tool_meta(self, file_id: str) -> dict[str, Any]:
+        try:
+            meta = json.loads(self._blobs.get(f"workflow-files/{file_id}.meta"))
+        except (OSError, ValueError):
+            raise NotFound("file is not found") from None
+        return meta if isinstance(meta, dict) else {}
+
+    async def save(self, content: bytes, filename: str, mime_type: str, app_id: str | None = None) -> Mapping[str, Any]:
         file_id = str(uuid.uuid4())
-        meta = json.dumps({"filename": filename, "mime_type": mime_type}).encode()
+        meta = json.dumps({"filename": filename, "mime_type": mime_type, "app_id": app_id}).encode()
         await asyncio.to_thread(self._blobs.put, f"workflow-files/{file_id}", content)
         await asyncio.to_thread(self._blobs.put, f"workflow-files/{file_id}.meta", meta)
         ext = posixpath.splitext(filename)[1]
@@ -139,3 +170,18 @@ class WorkflowFiles:
         except (OSError, ValueError):
             raise NotFound("file is not found") from None
         return content, str(meta.get("filename") or file_id), str(meta.get("mime_type") or "application/octet-stream")
+
+
+class AppFiles:
+    """The engine's FileStore (ports.FileStore) for one app's runs."""
+
+    __slots__ = ("_app_id", "_files")
+
+    def __init__(self, files: WorkflowFiles, app_id: str) -> None:
+        self._files, self._app_id = files, app_id
+
+    async def read(self, file: Mapping[str, Any], user_id: str = "") -> bytes:
+        return await self._files.read(file, self._app_id, user_id)
+
+    async def save(self, content: bytes, filename: str, mime_type: str) -> Mapping[str, Any]:
+        return await self._files.save(content, filename, mime_type, self._app_id)

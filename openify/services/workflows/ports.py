@@ -10,10 +10,11 @@ from typing import Any
 from sqlalchemy import select
 
 from openify.engine.graph import Graph
-from openify.engine.ports import ConversationHistory, FileStore, HttpClient, KnowledgeRetriever, Ports
+from openify.engine.ports import ConversationHistory, HttpClient, KnowledgeRetriever, Ports
 from openify.providers.base import ChatMessage, ModelResolver
 from openify.security.sandbox import Sandbox
 from openify.services.workflows.conversation_variables import ConversationVariableStore
+from openify.services.workflows.files import WorkflowFiles
 from openify.storage.db import Database
 from openify.storage.tables import App, Message
 
@@ -67,7 +68,7 @@ class WorkflowPorts:
         models: ModelResolver,
         sandbox: Sandbox,
         http: HttpClient,
-        files: FileStore,
+        files: WorkflowFiles,
         services: object,
     ) -> None:
         self._db, self._models, self._sandbox, self._services = db, models, sandbox, services
@@ -86,5 +87,5 @@ class WorkflowPorts:
             history=self.history,
             sandbox=self._sandbox,
             http=self.http,
-            files=self.files,
+            files=self.files.for_app(app.id),
         )

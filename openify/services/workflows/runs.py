@@ -27,6 +27,7 @@ from openify.engine.node import NodeError
 from openify.engine.nodes.start import check_input
 from openify.engine.ports import Ports
 from openify.engine.runner import RunLimits, SystemInputs, WorkflowRunner
+from openify.engine.variables import contains_file
 from openify.errors import InvalidParam, NotFound
 from openify.providers.base import ModelResolver
 from openify.registry import Registries
@@ -144,6 +145,10 @@ class WorkflowRunService:
                     value = check_input(var, inputs.get(name))
                 except NodeError as exc:
                     raise InvalidParam(str(exc)) from None
+                if not _is_file_input(var) and contains_file(value):
+                    # A File value names a stored file directly; only the server makes them (file inputs are
+                    # checked mappings, resolved below). Dify's file factory answers "Invalid upload file".
+                    raise InvalidParam(f"{name}: Invalid upload file", params=name)
                 if value is not None or name in inputs:
                     out[name] = value
         return out
@@ -310,10 +315,15 @@ class WorkflowRunService:
                 self._by_task.pop(live.task_id, None)
 
     # --- control -------------------------------------------------------------------------------
-    def stop(self, task_id: str) -> None:
-        """Stop a live run by task id; unknown or finished tasks are ignored, as in Dify."""
+    def stop(self, app_id: str, user: str | None, task_id: str) -> None:
+        """Stop a live run of this app's end user by task id; an unknown or finished task, another app's or
+        another user's is ignored, as Dify's AppQueueManager.set_stop_flag ignores a task that does not
+        belong to the caller (the answer is a success either way)."""
         live = self._by_task.get(task_id)
-        if live is not None:
+        if live is None or live.app_id != app_id or not user:
+            return
+        end_user = self._end_users.find(app_id, user)
+        if end_user is not None and live.end_user_id == end_user.id:
             live.stop()
 
     def live(self, run_id: str) -> LiveRun | None:

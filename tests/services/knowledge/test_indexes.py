@@ -117,9 +117,6 @@ async def test_busy_documents_and_datasets_in_use(
     doc = (await add_text(client, dataset_key, ds, "a", "text"))["document"]["id"]
     with services.db.engine.begin() as conn:  # as a worker does mid-run
         conn.execute(sa.text("UPDATE documents SET indexing_status = 'indexing' WHERE id = :id"), {"id": doc})
-    assert_dify_error(
-        await client.delete(f"/v1/datasets/{ds}/documents/{doc}", headers=dataset_key), 400, "document_indexing"
-    )
     r = await client.post(
         f"/v1/datasets/{ds}/documents/{doc}/update-by-text", headers=dataset_key, json={"name": "a", "text": "new"}
     )
@@ -128,6 +125,8 @@ async def test_busy_documents_and_datasets_in_use(
         f"/v1/datasets/{ds}/documents/status/disable", headers=dataset_key, json={"document_ids": [doc]}
     )
     assert_dify_error(r, 400, "invalid_action")
+    # deleting it is allowed, as in Dify (DocumentService.delete_document has no status check)
+    assert (await client.delete(f"/v1/datasets/{ds}/documents/{doc}", headers=dataset_key)).status_code == 204
 
     dsl = (DSL_DIR / "22-chat-0.1.5-zhouyi-master-zh.yml").read_text(encoding="utf-8")
     kit = import_app(services, dsl)
@@ -171,6 +170,48 @@ async def test_dataset_deleted_while_indexing(client: httpx.AsyncClient, dataset
         left = conn.execute(sa.text("SELECT count(*) FROM document_segments")).scalar()
     assert statuses == ["done"] and left == 0
     assert not (services.settings.data_dir / "knowledge" / "datasets" / ds).exists()
+
+
+async def test_document_deleted_while_indexing(client: httpx.AsyncClient, dataset_key: H, services: Services) -> None:
+    ds = (await create_dataset(client, dataset_key, "kept", indexing_technique="high_quality"))["id"]
+    await add_text(client, dataset_key, ds, "stays", "The harbour is calm.", indexing_technique="high_quality")
+    text = "|".join(f"line {i} about rivers and bridges number {i}" for i in range(400))
+    rule = {
+        "mode": "custom",
+        "rules": {"pre_processing_rules": [], "segmentation": {"separator": "|", "max_tokens": 50}},
+    }
+    added = await add_text(
+        client, dataset_key, ds, "long", text, wait=False, indexing_technique="high_quality", process_rule=rule
+    )
+    doc, batch = added["document"]["id"], added["batch"]
+    for _ in range(600):
+        r = await client.get(f"/v1/datasets/{ds}/documents/{batch}/indexing-status", headers=dataset_key)
+        if r.json()["data"][0]["indexing_status"] == "indexing":
+            break
+        await asyncio.sleep(0.01)
+    else:
+        raise AssertionError("the document never reached `indexing`")
+    assert (await client.delete(f"/v1/datasets/{ds}/documents/{doc}", headers=dataset_key)).status_code == 204
+    assert services.jobs.wait_idle(60)
+    assert_dify_error(await client.get(f"/v1/datasets/{ds}/documents/{doc}", headers=dataset_key), 404, "not_found")
+    with services.db.engine.connect() as conn:
+        statuses = conn.execute(sa.text("SELECT status FROM jobs")).scalars().all()
+        left = conn.execute(sa.text("SELECT count(*) FROM document_segments WHERE document_id = :d"), {"d": doc})
+        kept = conn.execute(sa.text("SELECT count(*) FROM document_segments")).scalar()
+    assert statuses == ["done", "done"] and left.scalar() == 0 and kept == 1  # its job ended, as cancelled
+    row = services.knowledge.datasets.find_row(ds)
+    assert row is not None
+    indexes = services.knowledge.indexes.get(row)
+    assert indexes.vectors is not None
+    assert indexes.keyword.count() == indexes.vectors.count() == 1  # only the other document's chunk
+    semantic = {
+        "search_method": "semantic_search",
+        "top_k": 5,
+        "reranking_enable": False,
+        "score_threshold_enabled": False,
+    }
+    found = await retrieve(client, dataset_key, ds, "rivers and bridges", **semantic)
+    assert [r["segment"]["content"] for r in found] == ["The harbour is calm."]
 
 
 async def test_economy_to_high_quality_embeds_existing_chunks(client: httpx.AsyncClient, dataset_key: H) -> None:
