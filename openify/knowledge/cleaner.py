@@ -9,8 +9,12 @@ from openify.knowledge.process_rule import ProcessRule
 _INVALID = re.compile(r"[\x00-\x08\x0B\x0C\x0E-\x1F\x7F\uFFFE]")
 _MANY_NEWLINES = re.compile(r"\n{3,}")
 _MANY_SPACES = re.compile(r"[\t\f\r\x20\u00a0\u1680\u180e\u2000-\u200a\u202f\u205f\u3000]{2,}")
-_EMAIL = re.compile(r"[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+")
-_MD_IMAGE = re.compile(r"!\[[^\]]*\]\((https?://[^\s)]+)\)")
+# Dify's patterns, made linear for 1 MB of hostile text (each was quadratic: a long run of letters with no `@`,
+# or many `![` with no `]`, made every start position scan to the end). An address starts where its run of
+# local-part characters starts (the lookbehind), so a run is scanned once; alt text and URLs stop at a
+# bracket, so the scan from one `![` never runs into the next image.
+_EMAIL = re.compile(r"(?<![a-zA-Z0-9_.+-])[a-zA-Z0-9_.+-]+@[a-zA-Z0-9-]+\.[a-zA-Z0-9-.]+")
+_MD_IMAGE = re.compile(r"!\[[^\[\]]*\]\((https?://[^\s()\[\]]+)\)")
 _URL = re.compile(r"https?://[^\s)]+")
 
 

@@ -19,8 +19,10 @@ from openify.knowledge.process_rule import ProcessRule
 
 _Q_HEADERS = ("question", "questions", "q", "问题", "问", "提问", "query")
 _A_HEADERS = ("answer", "answers", "a", "答案", "答", "回答", "response")
+# Possessive quantifiers (`*+`): a line of `Q` and 1 MB of blanks with no colon would otherwise be split
+# between the two blank runs in every way, a quadratic backtrack; the runs are disjoint, so no match is lost.
 _MARK = re.compile(
-    r"^[ \t]*(?:(?P<q>Q|Question|问题?)|(?P<a>A|Answer|答案?))[ \t]*\d*[ \t]*[:：][ \t]*",
+    r"^[ \t]*+(?:(?P<q>Q|Question|问题?)|(?P<a>A|Answer|答案?))[ \t]*+\d*+[ \t]*+[:：][ \t]*+",
     re.IGNORECASE | re.MULTILINE,
 )
 
