@@ -10,6 +10,7 @@ from fastapi import FastAPI
 
 from openify import __version__
 from openify.api import errors
+from openify.api.body_limit import BodyLimit, body_limits
 from openify.api.routes import console, file_links, health, service_routers
 from openify.plugins import build_registries
 from openify.services.container import Services
@@ -49,6 +50,7 @@ def create_app(settings: Settings) -> FastAPI:
     )
     app.state.services = services
     errors.install(app)
+    app.add_middleware(BodyLimit, **body_limits(settings))  # before any route parses or authenticates a body
     for prefix in API_PREFIXES:
         for router in service_routers():
             app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")

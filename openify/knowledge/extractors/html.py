@@ -9,6 +9,7 @@ from bs4 import BeautifulSoup
 
 from openify.knowledge.extractors.base import Extracted, decode_text
 from openify.registry import Registries
+from openify.security.document_limits import DocumentLimits
 
 _BLANKS = re.compile(r"\n\s*\n+")
 
@@ -16,7 +17,7 @@ _BLANKS = re.compile(r"\n\s*\n+")
 class HtmlExtractor:
     extensions: ClassVar[tuple[str, ...]] = ("html", "htm", "xhtml")
 
-    def extract(self, data: bytes, filename: str) -> Extracted:
+    def extract(self, data: bytes, filename: str, limits: DocumentLimits) -> Extracted:  # noqa: ARG002 - capped by the upload size and extract()
         soup = BeautifulSoup(decode_text(data, filename), "html.parser")
         for tag in soup(["script", "style", "noscript", "template", "head"]):
             tag.decompose()

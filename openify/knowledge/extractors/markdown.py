@@ -7,6 +7,7 @@ from typing import ClassVar
 
 from openify.knowledge.extractors.base import Extracted, decode_text
 from openify.registry import Registries
+from openify.security.document_limits import DocumentLimits
 
 # Dify's MarkdownExtractor drops link targets but keeps link text; we do the same so URLs do not
 # crowd the chunks (remove_urls_emails is off by default). Link text holds no brackets and the target at most one
@@ -18,7 +19,7 @@ _LINK = re.compile(r"(?<!!)\[([^\[\]]*)\]\((?:[^()\[\]]|\([^()\[\]]*\))*\)")
 class MarkdownExtractor:
     extensions: ClassVar[tuple[str, ...]] = ("md", "markdown", "mdx")
 
-    def extract(self, data: bytes, filename: str) -> Extracted:
+    def extract(self, data: bytes, filename: str, limits: DocumentLimits) -> Extracted:  # noqa: ARG002 - capped by the upload size and extract()
         return Extracted(_LINK.sub(r"\1", decode_text(data, filename)))
 
 

@@ -12,6 +12,7 @@ from sqlalchemy import select
 from openify.engine.graph import Graph
 from openify.engine.ports import ConversationHistory, FileStore, HttpClient, KnowledgeRetriever, Ports
 from openify.providers.base import ChatMessage, ModelResolver
+from openify.security.document_limits import DocumentLimits
 from openify.security.sandbox import Sandbox
 from openify.services.workflows.conversation_variables import ConversationVariableStore
 from openify.storage.db import Database
@@ -69,8 +70,10 @@ class WorkflowPorts:
         http: HttpClient,
         files: FileStore,
         services: object,
+        document_limits: DocumentLimits | None = None,
     ) -> None:
         self._db, self._models, self._sandbox, self._services = db, models, sandbox, services
+        self._document_limits = document_limits or DocumentLimits()
         self.http, self.files = http, files
         self.history: ConversationHistory = ChatHistory(db)
 
@@ -87,4 +90,5 @@ class WorkflowPorts:
             sandbox=self._sandbox,
             http=self.http,
             files=self.files,
+            document_limits=self._document_limits,
         )
