@@ -89,13 +89,13 @@ def parse_json_reply(text: str) -> Any:
         stripped = fence.group(1).strip()
     try:
         return json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):  # a reply of many `[` nests past Python's recursion limit
         pass
     start, end = stripped.find("{"), stripped.rfind("}")
     if start != -1 and end > start:
         try:
             return json.loads(stripped[start : end + 1])
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
     return None
 

@@ -345,7 +345,7 @@ def _parse_react(output: str) -> tuple[str, str | None, Any]:
         return thought, None, None
     try:
         blob = json.loads(match[0])
-    except json.JSONDecodeError:
+    except (ValueError, RecursionError):
         return thought, None, None
     if not isinstance(blob, dict) or "action" not in blob:
         return thought, None, None

@@ -172,6 +172,8 @@ class ChatService:
         if completion and cfg.dataset_ids and cfg.dataset_query_variable and not inputs.get(cfg.dataset_query_variable):
             raise InvalidParam(f"{cfg.dataset_query_variable} is required in input form")
         llm = self.llm_of(cfg)
+        # Dify checks this in its runner and answers 400; here before anything is stored or streamed.
+        await asyncio.to_thread(prompts.check_prompt_fits, cfg, inputs, req.query, context_size(llm))
         prep = await self.write(self._prepare, app, cfg, req, inputs)
         if req.files and prep.files.images and not llm.supports_vision:
             log.info("model %s has no vision: images sent as file records only", cfg.model.name)
