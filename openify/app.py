@@ -8,7 +8,7 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from openify import __version__
+from openify import __version__, tokens
 from openify.api import errors
 from openify.api.body_limit import BodyLimit, body_limits
 from openify.api.routes import console, file_links, health, service_routers
@@ -26,6 +26,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.start()
+        tokens.warm_up()  # before serving: loading the vocabulary later would stall the event loop ~300 ms
         await services.stops.start()
         await services.following.start()
         # What is loaded by now (routes, registries, tables: about 190,000 objects) lives as long as the server.

@@ -26,6 +26,12 @@ def _encoding() -> tiktoken.Encoding:
 _SLICE_CHARS = 1024
 
 
+def warm_up() -> None:
+    """Load the vocabulary now: building it holds the GIL for ~300 ms, a stall of every request if it happens
+    on first use (in a worker thread or not) instead of at startup."""
+    _encoding()
+
+
 def _slices(text: str) -> list[str]:
     if len(text) <= _SLICE_CHARS:
         return [text]

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
 
+import regex as re  # type: ignore[import-untyped]  # no stubs; releases the GIL while it scans (concurrent=True)
 from bs4 import BeautifulSoup
 
 from openify.knowledge.extractors.base import Extracted, decode_text
@@ -25,7 +25,7 @@ class HtmlExtractor:
             tag.decompose()
         text = soup.get_text("\n")
         lines = (line.strip() for line in text.splitlines())
-        return Extracted(_BLANKS.sub("\n\n", "\n".join(lines)).strip())
+        return Extracted(_BLANKS.sub("\n\n", "\n".join(lines), concurrent=True).strip())
 
 
 def register(r: Registries) -> None:

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import re
 from typing import ClassVar
+
+import regex as re  # type: ignore[import-untyped]  # no stubs; releases the GIL while it scans (concurrent=True)
 
 from openify.knowledge.extractors.base import Extracted, decode_text
 from openify.registry import Registries
@@ -20,7 +21,7 @@ class MarkdownExtractor:
     extensions: ClassVar[tuple[str, ...]] = ("md", "markdown", "mdx")
 
     def extract(self, data: bytes, filename: str, limits: DocumentLimits) -> Extracted:  # noqa: ARG002 - capped by the upload size and extract()
-        return Extracted(_LINK.sub(r"\1", decode_text(data, filename)))
+        return Extracted(_LINK.sub(r"\1", decode_text(data, filename), concurrent=True))
 
 
 def register(r: Registries) -> None:

@@ -7,10 +7,10 @@ Latin runs become lower-case words, stemmed with Snowball English; stopwords of 
 from __future__ import annotations
 
 import logging
-import re
 import threading
 from functools import lru_cache
 
+import regex as re  # type: ignore[import-untyped]  # no stubs; releases the GIL while it scans (concurrent=True)
 import Stemmer  # type: ignore[import-not-found]  # PyStemmer ships no type information
 from bm25s.stopwords import STOPWORDS_EN  # type: ignore[import-untyped]  # bm25s is untyped
 
@@ -48,7 +48,7 @@ def tokenize(text: str) -> list[str]:
     jieba = _jieba()
     stem = _stemmer().stemWord
     out: list[str] = []
-    for cjk, word in _RUNS.findall(text):
+    for cjk, word in _RUNS.findall(text, concurrent=True):
         if cjk:
             # A run of CJK goes to jieba in slices: one block of 1 MB made jieba slower than linear and held the GIL
             # long; a word cut at a slice's end costs one sub-word in a 4,096-character run.

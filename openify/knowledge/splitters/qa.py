@@ -8,9 +8,10 @@ A file with neither fails with a readable error. Questions are embedded; answers
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
 from typing import ClassVar
+
+import regex as re  # type: ignore[import-untyped]  # no stubs; releases the GIL while it scans (concurrent=True)
 
 from openify.knowledge.chunks import Chunk
 from openify.knowledge.cleaner import clean
@@ -49,7 +50,7 @@ def _pairs_from_rows(rows: Sequence[Sequence[str]]) -> list[tuple[str, str]]:
 
 
 def _pairs_from_text(text: str) -> list[tuple[str, str]]:
-    marks = list(_MARK.finditer(text))
+    marks = list(_MARK.finditer(text, concurrent=True))
     pairs: list[tuple[str, str]] = []
     question: str | None = None
     for i, m in enumerate(marks):
