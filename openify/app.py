@@ -9,8 +9,9 @@ from contextlib import asynccontextmanager
 
 from fastapi import FastAPI
 
-from openify import __version__
+from openify import __version__, tokens
 from openify.api import errors
+from openify.api.body_limit import BodyLimit, body_limits
 from openify.api.query import QueryCleaner
 from openify.api.routes import console, file_links, health, service_routers
 from openify.plugins import build_registries
@@ -30,6 +31,7 @@ def create_app(settings: Settings) -> FastAPI:
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.start()
         log.info("untrusted code isolation: %s", isolation_report(settings))
+        tokens.warm_up()  # before serving: loading the vocabulary later would stall the event loop ~300 ms
         await services.stops.start()
         await services.following.start()
         # What is loaded by now (routes, registries, tables: about 190,000 objects) lives as long as the server.
@@ -55,6 +57,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.state.services = services
     errors.install(app)
     app.add_middleware(QueryCleaner)  # empty query values are "not given"; NUL stripped from query and path
+    app.add_middleware(BodyLimit, **body_limits(settings))  # before any route parses or authenticates a body
     for prefix in API_PREFIXES:
         for router in service_routers():
             app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")

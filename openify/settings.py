@@ -90,6 +90,22 @@ class WorkflowSettings(BaseModel):
     max_time_s: float = Field(default=1200.0, gt=0, description="Wall-clock seconds one workflow run may take.")
 
 
+class RequestSettings(BaseModel):
+    # Dify's nginx refuses bodies over NGINX_CLIENT_MAX_BODY_SIZE (100M) before its API reads them; we refuse
+    # lower for bodies parsed into memory (JSON). A multipart body may be as large as the largest upload limit
+    # (OPENIFY_UPLOAD__*_SIZE_LIMIT_MB) plus 1 MB of form fields.
+    max_body_mb: int = Field(
+        default=10, ge=1, description="Largest request body other than a multipart upload (JSON, forms), MB."
+    )
+
+
+class ExtractionSettings(BaseModel):
+    max_inflated_mb: int = Field(default=100, ge=1, description="Largest inflated size of a docx/xlsx upload, MB.")
+    max_rows: int = Field(default=100_000, ge=1, description="Most rows read from one csv/xlsx document.")
+    max_cells: int = Field(default=2_000_000, ge=1, description="Most table cells read from one document.")
+    max_text_chars: int = Field(default=20_000_000, ge=1, description="Most characters of text one document may give.")
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPENIFY_", env_nested_delimiter="__", env_file=".env", extra="ignore", populate_by_name=True
@@ -173,6 +189,8 @@ class Settings(BaseSettings):
     sandbox: SandboxSettings = Field(default_factory=SandboxSettings)
     http_node: HttpNodeSettings = Field(default_factory=HttpNodeSettings)
     workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
+    request: RequestSettings = Field(default_factory=RequestSettings)
+    extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
 
     @model_validator(mode="after")
     def _admin_token_strong_enough(self) -> Settings:

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import base64
-import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -26,11 +25,37 @@ from openify.providers.base import (
 )
 from openify.tokens import count_tokens
 
-_SPECIAL_TOKENS = re.compile(r"<\|.*?\|>")  # Dify strips these from rendered prompts
-
 
 def clean_prompt(text: str) -> str:
-    return _SPECIAL_TOKENS.sub("", text)
+    """The text without `<|...|>` special tokens on one line, as Dify strips them from rendered prompts.
+
+    Dify uses the regex `<\\|.*?\\|>`, which is quadratic on many `<|` without a `|>` (80k characters took 16 s
+    on the event loop); this scan gives the same result in linear time: each `<|` pairs with the nearest
+    following `|>` on its line, and the positions of the next `|>` and newline are found once, not per `<|`.
+    """
+    if "<|" not in text:
+        return text
+    out: list[str] = []
+    pos = 0  # text[:pos] is done
+    close = newline = -1  # the next `|>` and newline at or after the last search start (-1: none left)
+    start = text.find("<|")
+    while start != -1:
+        if close != len(text) and close < start + 2:
+            found = text.find("|>", start + 2)
+            close = len(text) if found == -1 else found
+        if close == len(text):
+            break  # no `|>` after this `<|`, so none after any later one either
+        if newline != len(text) and newline < start + 2:
+            found = text.find("\n", start + 2)
+            newline = len(text) if found == -1 else found
+        if newline < close:  # no token can start before the newline and end after it
+            start = text.find("<|", newline + 1)
+            continue
+        out.append(text[pos:start])
+        pos = close + 2
+        start = text.find("<|", pos)
+    out.append(text[pos:])
+    return "".join(out)
 
 
 @dataclass(frozen=True, slots=True)

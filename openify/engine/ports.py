@@ -3,10 +3,11 @@
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from openify.providers.base import ChatMessage, ModelResolver
+from openify.security.document_limits import DocumentLimits
 from openify.settings import SandboxSettings
 
 
@@ -116,3 +117,4 @@ class Ports:
     sandbox: CodeSandbox | None = None
     http: HttpClient | None = None
     files: FileStore | None = None
+    document_limits: DocumentLimits = field(default_factory=DocumentLimits)  # caps of the document-extractor

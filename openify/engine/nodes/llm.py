@@ -36,7 +36,29 @@ from openify.engine.nodes.template_transform import jinja_env, variables
 from openify.engine.variables import files_in, template_selectors, to_text
 from openify.providers.base import ChatMessage, LLMRequest, Role
 
-_THINK = re.compile(r"<think>(.*?)</think>\s*", re.DOTALL)
+
+def split_think(text: str) -> tuple[str, list[str]]:
+    """The text without its `<think>…</think>` blocks (and the blanks after each), and the blocks' contents.
+
+    A scan, not the regex `<think>(.*?)</think>\\s*`: that one rescans to the end from every `<think>` when no
+    `</think>` follows, quadratic on a reply that repeats the tag.
+    """
+    out, found, pos = [], [], 0
+    start = text.find("<think>")
+    while start != -1:
+        close = text.find("</think>", start + 7)
+        if close == -1:
+            break
+        out.append(text[pos:start])
+        found.append(text[start + 7 : close])
+        pos = close + 8
+        while pos < len(text) and text[pos].isspace():
+            pos += 1
+        start = text.find("<think>", pos)
+    out.append(text[pos:])
+    return "".join(out), found
+
+
 _ROLES: dict[str, Role] = {"system": "system", "user": "user", "assistant": "assistant"}
 
 
@@ -67,13 +89,13 @@ def parse_json_reply(text: str) -> Any:
         stripped = fence.group(1).strip()
     try:
         return json.loads(stripped)
-    except ValueError:
+    except (ValueError, RecursionError):  # a reply of many `[` nests past Python's recursion limit
         pass
     start, end = stripped.find("{"), stripped.rfind("}")
     if start != -1 and end > start:
         try:
             return json.loads(stripped[start : end + 1])
-        except ValueError:
+        except (ValueError, RecursionError):
             return None
     return None
 
@@ -216,10 +238,10 @@ class LLMNode(Node):
                 yield StreamChunk(chunk.selector, shown)
         text, reasoning = result.text, ""
         if d.get("reasoning_format") == "separated":
-            found = _THINK.findall(text)
+            stripped, found = split_think(text)
             if found:
                 reasoning = "\n".join(s.strip() for s in found)
-                text = _THINK.sub("", text)
+                text = stripped
         outputs: dict[str, Any] = {
             "text": text,
             "reasoning_content": reasoning,

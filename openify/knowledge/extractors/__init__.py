@@ -15,6 +15,7 @@ from openify.knowledge.extractors.base import (
 )
 from openify.knowledge.extractors.detect import detect_extension, mime_type_of
 from openify.registry import Registry
+from openify.security.document_limits import DocumentLimits, DocumentTooLarge
 
 __all__ = [
     "Extracted",
@@ -33,16 +34,31 @@ def supported_extensions(extractors: Registry[Any]) -> list[str]:
     return sorted(extractors.names())
 
 
-def extract(extractors: Registry[Any], filename: str, data: bytes, mime_type: str | None = None) -> Extracted:
-    """Read an uploaded file. Raises UnsupportedDocumentType (415) or ExtractionError (document `error` status)."""
+def extract(
+    extractors: Registry[Any],
+    filename: str,
+    data: bytes,
+    mime_type: str | None = None,
+    limits: DocumentLimits | None = None,
+) -> Extracted:
+    """Read an uploaded file. Raises UnsupportedDocumentType (415) or ExtractionError (document `error` status),
+    also when the file passes a cap of `limits` (the document then says which)."""
+    limits = limits or DocumentLimits()
     ext = detect_extension(filename, mime_type, data)
     extractor = extractors.find(ext)
     if extractor is None:
         raise UnsupportedDocumentType(f"files of type .{ext} are not supported")
     try:
-        result: Extracted = extractor.extract(data, filename)
+        if data.startswith(b"PK\x03\x04"):  # docx, xlsx: zips, whatever the extension says
+            limits.check_zip(data, filename)
+        result: Extracted = extractor.extract(data, filename, limits)
+        limits.check_text(result.text, filename)
     except (ExtractionError, UnsupportedDocumentType):
         raise
+    except DocumentTooLarge as e:
+        raise ExtractionError(e.detail) from e
+    except MemoryError as e:
+        raise ExtractionError(f"{filename}: the file is too large to read") from e
     except Exception as e:  # a parser bug on a hostile file must become a document error, never a crash
         raise ExtractionError(f"{filename}: the file cannot be read ({type(e).__name__}: {e})") from e
     return result

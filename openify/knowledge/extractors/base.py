@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from typing import ClassVar, Protocol
 
 from openify.errors import OpenifyError, UnsupportedFileType
+from openify.security.document_limits import DocumentLimits
 
 
 class ExtractionError(OpenifyError):
@@ -36,8 +37,11 @@ class Extractor(Protocol):
 
     extensions: ClassVar[tuple[str, ...]]
 
-    def extract(self, data: bytes, filename: str) -> Extracted:
-        """Return the file's text; raise ExtractionError when the bytes cannot be read."""
+    def extract(self, data: bytes, filename: str, limits: DocumentLimits) -> Extracted:
+        """Return the file's text; raise ExtractionError when the bytes cannot be read, DocumentTooLarge past a cap.
+
+        Runs in a worker thread: it may block, but must count rows, cells and text against `limits` as it goes.
+        """
         ...
 
 

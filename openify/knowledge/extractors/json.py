@@ -7,12 +7,30 @@ from typing import Any, ClassVar
 
 from openify.knowledge.extractors.base import Extracted, ExtractionError, decode_text
 from openify.registry import Registries
+from openify.security.document_limits import DocumentLimits, DocumentTooLarge
 
 
-def _leaves(value: Any, path: str, out: list[str]) -> None:
+class _Lines(list[str]):
+    """The output lines, counting their characters: every leaf repeats its path, so deep nesting multiplies
+    a small file (1 MB of `[[[...1]]]` paths) and the count stops it at the text cap."""
+
+    def __init__(self, max_chars: int, filename: str) -> None:
+        super().__init__()
+        self.chars, self.max_chars, self.filename = 0, max_chars, filename
+
+    def add(self, line: str) -> None:
+        self.chars += len(line) + 1
+        if self.chars > self.max_chars:
+            raise DocumentTooLarge(
+                f"{self.filename}: the extracted text is over the limit of {self.max_chars:,} characters"
+            )
+        self.append(line)
+
+
+def _leaves(value: Any, path: str, out: _Lines) -> None:
     if isinstance(value, dict):
         if not value and path:
-            out.append(f"{path}: {{}}")
+            out.add(f"{path}: {{}}")
         for k, v in value.items():
             _leaves(v, f"{path}.{k}" if path else str(k), out)
     elif isinstance(value, list):
@@ -21,16 +39,16 @@ def _leaves(value: Any, path: str, out: list[str]) -> None:
             before = len(out)
             _leaves(v, f"{path}[{i}]" if path else f"[{i}]", out)
             if isinstance(v, dict | list) and len(out) > before:
-                out.append("")
+                out.add("")
     else:
         text = "null" if value is None else str(value).lower() if isinstance(value, bool) else str(value)
-        out.append(f"{path}: {text}" if path else text)
+        out.add(f"{path}: {text}" if path else text)
 
 
 class JsonExtractor:
     extensions: ClassVar[tuple[str, ...]] = ("json", "jsonl", "ndjson")
 
-    def extract(self, data: bytes, filename: str) -> Extracted:
+    def extract(self, data: bytes, filename: str, limits: DocumentLimits) -> Extracted:
         text = decode_text(data, filename)
         try:
             if filename.lower().endswith((".jsonl", ".ndjson")):
@@ -39,8 +57,13 @@ class JsonExtractor:
                 value = json.loads(text)
         except json.JSONDecodeError as e:
             raise ExtractionError(f"{filename}: invalid JSON at line {e.lineno}, column {e.colno}: {e.msg}") from e
-        out: list[str] = []
-        _leaves(value, "", out)
+        except RecursionError as e:
+            raise ExtractionError(f"{filename}: the JSON is nested too deeply") from e
+        out = _Lines(limits.max_text_chars, filename)
+        try:
+            _leaves(value, "", out)
+        except RecursionError as e:
+            raise ExtractionError(f"{filename}: the JSON is nested too deeply") from e
         return Extracted("\n".join(out).strip())
 
 

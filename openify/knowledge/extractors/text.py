@@ -6,12 +6,13 @@ from typing import ClassVar
 
 from openify.knowledge.extractors.base import Extracted, decode_text
 from openify.registry import Registries
+from openify.security.document_limits import DocumentLimits
 
 
 class TextExtractor:
     extensions: ClassVar[tuple[str, ...]] = ("txt", "text", "log")
 
-    def extract(self, data: bytes, filename: str) -> Extracted:
+    def extract(self, data: bytes, filename: str, limits: DocumentLimits) -> Extracted:  # noqa: ARG002 - capped by the upload size and extract()
         return Extracted(decode_text(data, filename))
 
 

@@ -5,11 +5,13 @@ from __future__ import annotations
 import datetime as dt
 import io
 import zipfile
-from typing import ClassVar
+from collections.abc import Iterator
+from typing import Any, ClassVar
 
 from openify.knowledge.extractors.base import Extracted, ExtractionError
 from openify.knowledge.extractors.csv import rows_text
 from openify.registry import Registries
+from openify.security.document_limits import DocumentLimits, TableBudget
 
 
 def _cell(value: object) -> str:
@@ -22,10 +24,17 @@ def _cell(value: object) -> str:
     return str(value)
 
 
+def iter_sheet(sheet: Any) -> Iterator[tuple[Any, ...]]:
+    """The rows of a read-only sheet as stored, not padded to its `<dimension>`: a 1.5 KB file can declare
+    `A1:XFD1048576`, which openpyxl would otherwise fill with a million rows of 16,384 empty cells."""
+    sheet.reset_dimensions()
+    yield from sheet.iter_rows(values_only=True)
+
+
 class XlsxExtractor:
     extensions: ClassVar[tuple[str, ...]] = ("xlsx", "xlsm")
 
-    def extract(self, data: bytes, filename: str) -> Extracted:
+    def extract(self, data: bytes, filename: str, limits: DocumentLimits) -> Extracted:
         import openpyxl  # type: ignore[import-untyped]  # no stubs installed
 
         try:
@@ -36,15 +45,22 @@ class XlsxExtractor:
             raise ExtractionError(f"{filename}: the Excel file cannot be read ({type(e).__name__}: {e})") from e
         texts: list[str] = []
         first_rows: list[tuple[str, ...]] = []
+        budget = TableBudget(limits, filename)
+        chars = 0
         try:
             for sheet in book.worksheets:
-                rows = [tuple(_cell(v) for v in row) for row in sheet.iter_rows(values_only=True)]
-                rows = [r for r in rows if any(c.strip() for c in r)]
+                rows = []
+                for row in iter_sheet(sheet):
+                    budget.row(len(row))
+                    cells = tuple(_cell(v) for v in row)
+                    if any(c.strip() for c in cells):
+                        rows.append(cells)
                 if not rows:
                     continue
                 if not first_rows:
                     first_rows = rows
-                text = rows_text(rows)
+                text = rows_text(rows, limits.max_text_chars - chars, filename)
+                chars += len(text)
                 texts.append(f"{sheet.title}\n{text}" if len(book.worksheets) > 1 else text)
         finally:
             book.close()

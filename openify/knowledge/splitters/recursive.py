@@ -38,6 +38,9 @@ SEPARATORS: tuple[str, ...] = (
 )
 
 
+_HARD_SLICE_CHARS = 16_384
+
+
 @lru_cache(maxsize=1)
 def _encoding() -> tiktoken.Encoding:
     # The same offline cl100k vocabulary as openify.tokens.count_tokens; here we need token offsets.
@@ -80,8 +83,13 @@ class RecursiveSplitter:
             return self._hard(text)
         out: list[str] = []
         good: list[tuple[str, int]] = []
+        counted: dict[str, int] = {}  # a run of separators (1 MB of spaces) repeats one short piece a million times
         for piece in _split_keep(text, sep):
-            n = count_tokens(piece)
+            n = counted.get(piece, -1)
+            if n < 0:
+                n = count_tokens(piece)
+                if len(piece) <= 16:
+                    counted[piece] = n
             if n <= self.max_tokens:
                 good.append((piece, n))
                 continue
@@ -111,6 +119,11 @@ class RecursiveSplitter:
 
     def _hard(self, text: str) -> list[str]:
         """Cut on token boundaries (mapped back to character offsets, so no character is split)."""
+        if len(text) > _HARD_SLICE_CHARS:
+            # tiktoken is superlinear on one long run with no space (1 MB of CJK took seconds, holding the GIL):
+            # cut the run into slices first; only the chunk at each slice's end comes out shorter.
+            step = _HARD_SLICE_CHARS
+            return [c for i in range(0, len(text), step) for c in self._hard(text[i : i + step])]
         enc = _encoding()
         tokens = enc.encode(text, disallowed_special=())
         if len(tokens) <= self.max_tokens:

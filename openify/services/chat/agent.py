@@ -3,6 +3,7 @@ Each step is an `agent_thought` (sent when it starts and again when it is filled
 
 from __future__ import annotations
 
+import itertools
 import json
 import logging
 import re
@@ -74,8 +75,23 @@ Action:
 
 Begin! Reminder to ALWAYS respond with a valid json blob of a single action. Use tools if necessary. Respond directly if appropriate. Format is Action:```$JSON_BLOB```then Observation:.
 """  # noqa: E501 - Dify's ReAct prompt, kept as the models were tuned on it
-_JSON_BLOCK = re.compile(r"```(?:json)?\s*(\{.*?\})\s*```", re.DOTALL)
-_BARE_JSON = re.compile(r"(\{\s*\"action\".*\})", re.DOTALL)
+_ACTION_START = re.compile(r"\{\s*\"action\"")
+
+
+def _action_json(output: str) -> tuple[str, int] | None:
+    """The action blob of a ReAct answer and where it starts: a fenced `{...}` first, else a bare `{"action" ...}`
+    to the last `}`. Scans, where the regexes doing this were quadratic on a reply of many fences or braces."""
+    fences = [m.start() for m in re.finditer("```", output)]
+    for at, end in itertools.pairwise(fences):
+        inner = output[at + 3 : end]
+        inner = (inner[4:] if inner.startswith("json") else inner).strip()
+        if inner.startswith("{") and inner.endswith("}"):
+            return inner, at
+    bare = _ACTION_START.search(output)
+    close = output.rfind("}")
+    if bare is not None and close > bare.start():
+        return output[bare.start() : close + 1], bare.start()
+    return None
 
 
 @dataclass(frozen=True, slots=True)
@@ -320,7 +336,7 @@ def _dumps(value: Any) -> str:
 
 def _parse_react(output: str) -> tuple[str, str | None, Any]:
     """(thought, action, action_input) of a ReAct answer; no action block means the text is the answer."""
-    match = _JSON_BLOCK.search(output) or _BARE_JSON.search(output)
+    match = _action_json(output)
     thought = output
     if "Thought:" in thought:
         thought = thought.split("Thought:", 1)[1]
@@ -328,9 +344,9 @@ def _parse_react(output: str) -> tuple[str, str | None, Any]:
     if match is None:
         return thought, None, None
     try:
-        blob = json.loads(match.group(1))
-    except json.JSONDecodeError:
+        blob = json.loads(match[0])
+    except (ValueError, RecursionError):
         return thought, None, None
     if not isinstance(blob, dict) or "action" not in blob:
         return thought, None, None
-    return thought if match.start() > 0 else "", str(blob["action"]), blob.get("action_input")
+    return thought if match[1] > 0 else "", str(blob["action"]), blob.get("action_input")

@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+from openify.errors import CompletionRequestError
 from openify.providers.base import DEFAULT_CONTEXT_SIZE, ChatMessage, ContentPart, ImagePart
 from openify.services.chat.config import AppConfig
 from openify.services.chat.messages import Turn
@@ -28,6 +29,27 @@ _COMPLETION_HISTORIES = (
     "<histories>\n{histories}\n</histories>\n\n"
 )
 _DEFAULT_MAX_TOKENS = 512
+# Dify's AppRunner.get_pre_calculate_rest_tokens, raised as InvokeBadRequestError and answered 400.
+TOO_LONG = (
+    "Query or prefix prompt is too long, you can reduce the prefix prompt, "
+    "or shrink the max token, or switch to a llm with a larger token limit size."
+)
+
+
+def check_prompt_fits(cfg: AppConfig, inputs: Mapping[str, Any], query: str, context_size: int) -> None:
+    """Raise CompletionRequestError (400) when the prompt without history or context, plus the answer's
+    max_tokens, is over the model's context, as Dify does before calling the model. Blocking (tiktoken): run it
+    in a thread. A prompt of fewer UTF-8 bytes than the room left cannot have more tokens, and is not counted."""
+    max_tokens = int(cfg.model.params.get("max_tokens") or cfg.model.params.get("max_tokens_to_sample") or 0)
+    room = context_size - max_tokens
+    texts = [
+        m.content if isinstance(m.content, str) else "".join(p for p in m.content if isinstance(p, str))
+        for m in build_messages(cfg, inputs, query, context_size=context_size)
+    ]
+    if sum(len(t.encode()) for t in texts) <= room:
+        return
+    if sum(count_tokens(t) for t in texts) > room:
+        raise CompletionRequestError(TOO_LONG)
 
 
 def render(template: str, values: Mapping[str, Any]) -> str:

@@ -7,7 +7,6 @@ import asyncio
 import inspect
 import json
 import logging
-import re
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
@@ -66,8 +65,13 @@ _SUGGEST_PROMPT = (
     "20 characters.\nMAKE SURE your output is the SAME language as the Assistant's latest response. The output "
     'must be an array in JSON format following the specified schema:\n["question1","question2","question3"]\n'
 )
-_JSON_OBJECT = re.compile(r"\{.*\}", re.DOTALL)
-_JSON_ARRAY = re.compile(r"\[.*\]", re.DOTALL)
+
+
+def _outermost(text: str, opening: str, closing: str) -> str | None:
+    """From the first `opening` to the last `closing` (what `\\{.*\\}` with DOTALL finds, without its quadratic
+    backtracking on a reply of many braces and no closing one)."""
+    start, end = text.find(opening), text.rfind(closing)
+    return text[start : end + 1] if start != -1 and end > start else None
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,6 +172,8 @@ class ChatService:
         if completion and cfg.dataset_ids and cfg.dataset_query_variable and not inputs.get(cfg.dataset_query_variable):
             raise InvalidParam(f"{cfg.dataset_query_variable} is required in input form")
         llm = self.llm_of(cfg)
+        # Dify checks this in its runner and answers 400; here before anything is stored or streamed.
+        await asyncio.to_thread(prompts.check_prompt_fits, cfg, inputs, req.query, context_size(llm))
         prep = await self.write(self._prepare, app, cfg, req, inputs)
         if req.files and prep.files.images and not llm.supports_vision:
             log.info("model %s has no vision: images sent as file records only", cfg.model.name)
@@ -410,8 +416,8 @@ class ChatService:
                     params={"max_tokens": 256, "temperature": 1},
                 )
             )
-            match = _JSON_OBJECT.search(result.text)
-            name = str(json.loads(match.group(0))["Your Output"]).strip() if match else ""
+            match = _outermost(result.text, "{", "}")
+            name = str(json.loads(match)["Your Output"]).strip() if match else ""
         except Exception as exc:  # a title is a nicety: any failure keeps the fallback
             log.info("conversation naming failed: %s", exc)
             name = ""
@@ -463,8 +469,8 @@ class ChatService:
                     params={"max_tokens": 256, "temperature": 0},
                 )
             )
-            match = _JSON_ARRAY.search(result.text)
-            questions = [str(q) for q in json.loads(match.group(0))][:3] if match else []
+            match = _outermost(result.text, "[", "]")
+            questions = [str(q) for q in json.loads(match)][:3] if match else []
         except Exception as exc:
             log.info("suggested questions failed: %s", exc)
             questions = []

@@ -20,6 +20,7 @@ from openify.knowledge.process_rule import MAX_SEGMENT_TOKENS
 from openify.knowledge.retrieval import DEFAULT_TOP_K, Weights
 from openify.providers.base import EmbeddingModel, ModelResolver
 from openify.registry import Registries
+from openify.security.document_limits import DocumentLimits
 from openify.services.knowledge.datasets import DatasetService
 from openify.services.knowledge.documents import INDEX_JOB, DocumentService
 from openify.services.knowledge.indexes import IndexManager, searchable_nodes
@@ -71,7 +72,8 @@ class KnowledgeService:
         self.tags = TagService(db)
         self.metadata = MetadataService(db)
         self.retrieval = RetrievalService(db, self.indexes, models.rerank, lambda: models.embedding(None, None))
-        self.pipeline = IndexingPipeline(db, blobs, registries, self.indexes, MAX_SEGMENT_TOKENS)
+        limits = DocumentLimits.of(settings.extraction)
+        self.pipeline = IndexingPipeline(db, blobs, registries, self.indexes, MAX_SEGMENT_TOKENS, limits=limits)
         jobs.register(INDEX_JOB, self.pipeline, on_give_up=self.pipeline.give_up)
 
     def close(self) -> None:

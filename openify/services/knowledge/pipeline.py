@@ -21,6 +21,7 @@ from openify.knowledge.extractors import ExtractionError, extract
 from openify.knowledge.process_rule import ProcessRule
 from openify.knowledge.splitters import split_document
 from openify.registry import Registries
+from openify.security.document_limits import DocumentLimits
 from openify.services.knowledge.indexes import DatasetGone, IndexManager, Node
 from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
@@ -44,8 +45,10 @@ class IndexingPipeline:
         indexes: IndexManager,
         max_segment_tokens: int = 4000,
         on_stage: Callable[[str, str], None] | None = None,
+        limits: DocumentLimits | None = None,
     ) -> None:
         self._db, self._blobs, self._r, self._indexes = db, blobs, registries, indexes
+        self._limits = limits or DocumentLimits()
         self._max_tokens = max_segment_tokens
         self._on_stage = on_stage  # (document id, stage): a hook for tests and metrics
 
@@ -112,7 +115,7 @@ class IndexingPipeline:
         self._stage(ctx, document_id, "parsing", processing_started_at=utcnow())
         data = self._blobs.get(blob_key)
         filename = name if name.lower().endswith(f".{ext}") else f"{name}.{ext}"
-        extracted = extract(self._r.extractors, filename, data)
+        extracted = extract(self._r.extractors, filename, data, limits=self._limits)  # past a cap: `error`
         self._stage(ctx, document_id, "cleaning", parsing_completed_at=utcnow())
         rule = ProcessRule.from_dify(raw_rule, doc_form, self._max_tokens)
         self._stage(ctx, document_id, "splitting", cleaning_completed_at=utcnow())

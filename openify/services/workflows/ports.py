@@ -12,6 +12,7 @@ from sqlalchemy import select
 from openify.engine.graph import Graph
 from openify.engine.ports import ConversationHistory, HttpClient, KnowledgeRetriever, Ports
 from openify.providers.base import ChatMessage, ModelResolver
+from openify.security.document_limits import DocumentLimits
 from openify.security.sandbox import Sandbox
 from openify.services.workflows.conversation_variables import ConversationVariableStore
 from openify.services.workflows.files import WorkflowFiles
@@ -70,8 +71,10 @@ class WorkflowPorts:
         http: HttpClient,
         files: WorkflowFiles,
         services: object,
+        document_limits: DocumentLimits | None = None,
     ) -> None:
         self._db, self._models, self._sandbox, self._services = db, models, sandbox, services
+        self._document_limits = document_limits or DocumentLimits()
         self.http, self.files = http, files
         self.history: ConversationHistory = ChatHistory(db)
 
@@ -88,4 +91,5 @@ class WorkflowPorts:
             sandbox=self._sandbox,
             http=self.http,
             files=self.files.for_app(app.id),
+            document_limits=self._document_limits,
         )

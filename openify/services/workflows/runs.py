@@ -31,6 +31,7 @@ from openify.engine.variables import contains_file
 from openify.errors import InvalidParam, NotFound
 from openify.providers.base import ModelResolver
 from openify.registry import Registries
+from openify.security.document_limits import DocumentLimits
 from openify.security.file_links import FileLinks
 from openify.security.sandbox import Sandbox
 from openify.security.ssrf import GuardedHttpClient
@@ -451,7 +452,8 @@ def workflow_service(
     """The run service with Openify's ports (the container calls this)."""
     http = GuardedHttpClient(settings.http_node)
     files = WorkflowFiles(db, blobs, http, links)
-    ports = WorkflowPorts(db, models, Sandbox(settings.sandbox), http, files, services)
+    document_limits = DocumentLimits.of(settings.extraction)
+    ports = WorkflowPorts(db, models, Sandbox(settings.sandbox), http, files, services, document_limits)
     limits = RunLimits(max_steps=settings.workflow.max_steps, max_time_s=settings.workflow.max_time_s)
     file_limit = settings.upload.workflow_file_upload_limit
     return WorkflowRunService(db, registries, WorkflowVersions(db), ports, end_users, files, limits, file_limit)
