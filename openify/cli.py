@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import atexit
 import json
 import logging
 import sys
@@ -28,8 +29,11 @@ def _settings(args: argparse.Namespace) -> Settings:
 
 
 def _services(settings: Settings) -> Services:
+    """Services for one command. Only `serve` starts them: a command registers no server instance (the next
+    command would report it gone and fail running work in its name) and resumes no jobs."""
     services = Services.build(settings, build_registries(settings.plugins))
-    services.start()
+    services.open()
+    atexit.register(services.close)
     return services
 
 
@@ -55,7 +59,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
 
 def cmd_db_upgrade(args: argparse.Namespace) -> int:
     services = _services(_settings(args))
-    services.stop()
     _print({"result": "success", "database": services.db.engine.url.render_as_string(hide_password=True)})
     return 0
 

@@ -4,11 +4,26 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Generic, TypeVar
+from typing import TYPE_CHECKING, Generic, TypeVar
 
 from openify.errors import InvalidParam
 
 if TYPE_CHECKING:
+    from openify.engine.node import NodeFactory
+    from openify.jobs.base import JobRunnerFactory
+    from openify.knowledge.extractors.base import Extractor
+    from openify.knowledge.keyword.base import KeywordIndexFactory
+    from openify.knowledge.splitters import Splitter
+    from openify.knowledge.vector_stores.base import VectorStoreFactory
+    from openify.providers.base import (
+        EmbeddingProviderFactory,
+        LLMProviderFactory,
+        ModerationProviderFactory,
+        RerankProviderFactory,
+        SpeechToTextProviderFactory,
+        TextToSpeechProviderFactory,
+    )
+    from openify.tools.agent_tools import AgentToolFactory
     from openify.tools.base import ToolSourceFactory
 
 T = TypeVar("T")
@@ -56,18 +71,26 @@ class Registry(Generic[T]):
 class Registries:
     """Every extension point of Openify. Nothing is global: `create_app` builds one and plugins fill it."""
 
-    nodes: Registry[Any] = field(default_factory=lambda: Registry("node type"))
-    llm_providers: Registry[Any] = field(default_factory=lambda: Registry("LLM provider"))
-    embedding_providers: Registry[Any] = field(default_factory=lambda: Registry("embedding provider"))
-    rerank_providers: Registry[Any] = field(default_factory=lambda: Registry("rerank provider"))
-    speech_to_text_providers: Registry[Any] = field(default_factory=lambda: Registry("speech-to-text provider"))
-    text_to_speech_providers: Registry[Any] = field(default_factory=lambda: Registry("text-to-speech provider"))
-    moderation_providers: Registry[Any] = field(default_factory=lambda: Registry("moderation provider"))
-    vector_stores: Registry[Any] = field(default_factory=lambda: Registry("vector store"))
-    keyword_indexes: Registry[Any] = field(default_factory=lambda: Registry("keyword index"))
-    extractors: Registry[Any] = field(default_factory=lambda: Registry("extractor"))
-    splitters: Registry[Any] = field(default_factory=lambda: Registry("splitter"))
-    job_runners: Registry[Any] = field(default_factory=lambda: Registry("job runner"))
-    tools: Registry[Any] = field(default_factory=lambda: Registry("tool"))
+    nodes: Registry[NodeFactory] = field(default_factory=lambda: Registry("node type"))
+    llm_providers: Registry[LLMProviderFactory] = field(default_factory=lambda: Registry("LLM provider"))
+    embedding_providers: Registry[EmbeddingProviderFactory] = field(
+        default_factory=lambda: Registry("embedding provider")
+    )
+    rerank_providers: Registry[RerankProviderFactory] = field(default_factory=lambda: Registry("rerank provider"))
+    speech_to_text_providers: Registry[SpeechToTextProviderFactory] = field(
+        default_factory=lambda: Registry("speech-to-text provider")
+    )
+    text_to_speech_providers: Registry[TextToSpeechProviderFactory] = field(
+        default_factory=lambda: Registry("text-to-speech provider")
+    )
+    moderation_providers: Registry[ModerationProviderFactory] = field(
+        default_factory=lambda: Registry("moderation provider")
+    )
+    vector_stores: Registry[VectorStoreFactory] = field(default_factory=lambda: Registry("vector store"))
+    keyword_indexes: Registry[KeywordIndexFactory] = field(default_factory=lambda: Registry("keyword index"))
+    extractors: Registry[Extractor] = field(default_factory=lambda: Registry("extractor"))
+    splitters: Registry[Splitter] = field(default_factory=lambda: Registry("splitter"))
+    job_runners: Registry[JobRunnerFactory] = field(default_factory=lambda: Registry("job runner"))
+    tools: Registry[AgentToolFactory] = field(default_factory=lambda: Registry("tool"))
     # Tool sources by Dify provider_type (builtin, plugin, mcp, api, workflow): openify/tools/base.py
     tool_sources: Registry[ToolSourceFactory] = field(default_factory=lambda: Registry("tool provider type"))

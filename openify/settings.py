@@ -152,6 +152,11 @@ class Settings(BaseSettings):
     files_access_timeout: int = Field(
         default=300, gt=0, description="Seconds a signed file link stays valid (Dify's FILES_ACCESS_TIMEOUT)."
     )
+    open_indexes: int = Field(
+        default=64,
+        ge=1,
+        description="Knowledge bases whose indexes stay open in memory; beyond it the least recently used is closed.",
+    )
 
     openai_api_key: SecretStr | None = Field(
         default=None, validation_alias=AliasChoices("OPENIFY_OPENAI_API_KEY", "OPENAI_API_KEY"),

@@ -83,3 +83,15 @@ def test_db_upgrade(tmp_path: Path, database_url: str) -> None:
     engine = sa.create_engine(database_url)
     assert {"apps", "api_keys", "end_users"} <= set(sa.inspect(engine).get_table_names())
     engine.dispose()
+
+
+def test_commands_register_no_server_instance(tmp_path: Path, database_url: str) -> None:
+    """A command is not a server: it leaves no instance row that the next command would report as gone."""
+    first = run(tmp_path, database_url, "app", "list")
+    second = run(tmp_path, database_url, "key", "list")
+    assert first.returncode == second.returncode == 0, first.stderr + second.stderr
+    assert "gone" not in second.stderr, second.stderr
+    engine = sa.create_engine(database_url)
+    with engine.connect() as c:
+        assert c.execute(sa.text("SELECT count(*) FROM server_instances")).scalar_one() == 0
+    engine.dispose()

@@ -5,6 +5,7 @@ are each one Execution."""
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import AsyncIterator, Mapping, Sequence
@@ -16,11 +17,32 @@ from openify.engine.node import NodeContext, NodeError, NodeResult, StreamChunk
 from openify.engine.run_state import CHUNK, DONE, EVENT, FAIL, RunAborted, RunState
 from openify.engine.streaming import ResponseCoordinator
 from openify.engine.variables import VariablePool
+from openify.errors import OpenifyError
 
 if TYPE_CHECKING:
     from openify.engine.runner import WorkflowRunner
 
+log = logging.getLogger("openify.engine")
+
 PENDING, RUNNING, FINISHED, SKIPPED = 0, 1, 2, 3
+# What a node fails with by design (user code, HTTP, model, sandbox, tool errors): shown as Dify shows them,
+# retried and routed by the node's error strategy. Anything else is a bug of ours: see `internal_error`.
+EXPECTED_ERRORS = (NodeError, OpenifyError)
+
+
+class InternalError(NodeError):
+    """A node failed through a bug of the server, not through its input: logged with its traceback."""
+
+    error_type = "InternalError"
+
+
+def internal_error(exc: BaseException, run_id: str, node_id: str | None) -> InternalError:
+    """Log a bug with the run and node it hit, and the error the user sees instead (no internal details)."""
+    where = f"node {node_id}" if node_id else "the workflow"
+    log.error("internal error in workflow run %s, %s", run_id, where, exc_info=exc)
+    return InternalError(f"Internal error ({type(exc).__name__}) in {where}; the server log has the details.")
+
+
 _EMPTY: Mapping[str, Any] = MappingProxyType({})
 
 
@@ -173,7 +195,7 @@ class Execution:
         try:
             await self._execute(node_id, predecessor)
         except Exception as exc:  # a bug outside the node's own code: fail the run instead of hanging it
-            self.queue.put_nowait((FAIL, node_id, f"Internal error in node {node_id}: {_message(exc)}"))
+            self.queue.put_nowait((FAIL, node_id, str(internal_error(exc, self.run.run_id, node_id))))
 
     async def _execute(self, node_id: str, predecessor: str | None) -> None:
         run, q = self.run, self.queue
@@ -234,8 +256,11 @@ class Execution:
             except RunAborted as exc:
                 run.abort(str(exc))
                 return
-            except Exception as exc:
+            except EXPECTED_ERRORS as exc:
                 failure = exc
+            except Exception as exc:  # a bug: no retry, and no error strategy hides it
+                failure = internal_error(exc, run.run_id, node_id)
+                break
             if failure is None or attempt >= rules.max_retries:
                 break
             q.put_nowait(
@@ -320,7 +345,7 @@ class Execution:
         failure = failure or NodeError(f"Node {node_id} produced no result.")
         message = _message(failure)
         error_type = getattr(failure, "error_type", type(failure).__name__)
-        strategy = rules.error_strategy
+        strategy = None if isinstance(failure, InternalError) else rules.error_strategy
         if strategy is None:
             finished("failed", message, {}, {})
             q.put_nowait((FAIL, node_id, message))

@@ -134,3 +134,6 @@ def usage_dict(usage: Any) -> dict[str, Any]:
         "currency": usage.currency,
         "latency": usage.latency,
     }
+
+
+NodeFactory = type[Node]  # what `r.nodes` holds: a node class, built once per node of a graph from its NodeSpec

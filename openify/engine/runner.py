@@ -10,7 +10,7 @@ from collections.abc import AsyncIterator, Mapping
 from typing import Any
 
 from openify.engine.events import TextChunk, WorkflowEvent, WorkflowFinished, WorkflowStarted
-from openify.engine.execution import Execution
+from openify.engine.execution import EXPECTED_ERRORS, Execution, internal_error
 from openify.engine.graph import Graph, GraphValidationError
 from openify.engine.node import Node
 from openify.engine.ports import Ports
@@ -156,8 +156,10 @@ class WorkflowRun:
                 status, error = "failed", execution.error
             elif st.exceptions:
                 status = "partial-succeeded"
-        except Exception as exc:  # a broken port or pool setup: the run fails, the stream still ends cleanly
+        except EXPECTED_ERRORS as exc:  # a port refused (a stored value, a limit): the run fails as it says
             status, error = "failed", str(exc) or type(exc).__name__
+        except Exception as exc:  # a bug in a port or the pool setup: logged; the stream still ends cleanly
+            status, error = "failed", str(internal_error(exc, self.run_id, None))
         finally:
             if timer is not None:
                 timer.cancel()

@@ -8,7 +8,11 @@ which marks the job done inside the handler's final transaction only while the c
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
+
+if TYPE_CHECKING:
+    from openify.settings import Settings
+    from openify.storage.db import Database
 
 from sqlalchemy.orm import Session
 
@@ -61,4 +65,12 @@ class JobRunner(Protocol):
 
     def wait_idle(self, timeout_s: float) -> bool:
         """Block until no job is queued or running (True), or the timeout passes (False)."""
+        ...
+
+
+class JobRunnerFactory(Protocol):
+    """What `r.job_runners` holds: builds the runner `OPENIFY_JOB_RUNNER` names."""
+
+    def __call__(self, db: Database, settings: Settings) -> JobRunner:
+        """A runner storing its jobs in `db`."""
         ...

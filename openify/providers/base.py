@@ -9,7 +9,11 @@ from __future__ import annotations
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from decimal import Decimal
-from typing import Any, Literal, Protocol
+from typing import TYPE_CHECKING, Any, Literal, Protocol, TypeVar
+
+if TYPE_CHECKING:
+    from openify.providers.clients import ClientPool
+    from openify.providers.config import ModelTarget
 
 Role = Literal["system", "user", "assistant", "tool"]
 
@@ -138,7 +142,11 @@ class EmbeddingModel(Protocol):
     """A text embedding model."""
 
     name: str
-    dimensions: int
+
+    @property
+    def dimensions(self) -> int:
+        """Length of each vector (read-only: models learn it from their config or first reply)."""
+        ...
 
     def embed(self, texts: Sequence[str]) -> list[list[float]]:
         """Embed documents; one vector per text, L2-normalised."""
@@ -245,3 +253,22 @@ def context_size(llm: LLM) -> int:
     target = getattr(llm, "target", None)  # HttpLLM exposes its ModelTarget; other models take the default
     size = getattr(getattr(target, "settings", None), "context_size", None)
     return int(size) if size else DEFAULT_CONTEXT_SIZE
+
+
+M_co = TypeVar("M_co", covariant=True)
+
+
+class ModelFactory(Protocol[M_co]):
+    """What a provider registry holds: builds one model of a configured provider (a class or a function)."""
+
+    def __call__(self, target: ModelTarget, clients: ClientPool, /) -> M_co:
+        """The model `target` names, its HTTP calls made through `clients`."""
+        ...
+
+
+LLMProviderFactory = ModelFactory[LLM]
+EmbeddingProviderFactory = ModelFactory[EmbeddingModel]
+RerankProviderFactory = ModelFactory[RerankModel]
+SpeechToTextProviderFactory = ModelFactory[SpeechToTextModel]
+TextToSpeechProviderFactory = ModelFactory[TextToSpeechModel]
+ModerationProviderFactory = ModelFactory[ModerationModel]

@@ -12,7 +12,13 @@ import aiohttp
 import httpx
 
 from openify.providers.config import ModelTarget, ProviderConfig
-from openify.providers.failures import TRANSPORT_ERRORS, UpstreamStatusError, backoff_s, is_retryable, map_provider_errors
+from openify.providers.failures import (
+    TRANSPORT_ERRORS,
+    UpstreamStatusError,
+    backoff_s,
+    is_retryable,
+    map_provider_errors,
+)
 
 log = logging.getLogger(__name__)
 
@@ -23,8 +29,9 @@ def _timeout(config: ProviderConfig) -> httpx.Timeout:
 
 def _async_timeout(config: ProviderConfig) -> aiohttp.ClientTimeout:
     # No total: an answer may stream for minutes; what must not happen is a silence longer than read_timeout_s.
-    return aiohttp.ClientTimeout(total=None, connect=30.0, sock_connect=config.connect_timeout_s,
-                                 sock_read=config.read_timeout_s)
+    return aiohttp.ClientTimeout(
+        total=None, connect=30.0, sock_connect=config.connect_timeout_s, sock_read=config.read_timeout_s
+    )
 
 
 class ClientPool:
@@ -49,6 +56,8 @@ class ClientPool:
         found = self._async.get(provider)
         if found is not None and found[0] is loop and not found[1].closed:
             return found[1]
+        if found is not None:
+            _discard(*found)
         connector = aiohttp.TCPConnector(limit=200, limit_per_host=200, ttl_dns_cache=300)
         session = aiohttp.ClientSession(connector=connector, timeout=_async_timeout(config), trust_env=False)
         self._async[provider] = (loop, session)
@@ -88,11 +97,13 @@ class ClientPool:
                     time.sleep(delay)
 
     async def aclose(self) -> None:
-        """Close every client; async ones only when they belong to the running loop (others are dropped)."""
+        """Close every client: async ones of the running loop here, those of other loops in their own."""
         loop = asyncio.get_running_loop()
         for owner, session in list(self._async.values()):
             if owner is loop:
                 await session.close()
+            else:
+                _discard(owner, session)
         self._async.clear()
         self.close_sync()
 
@@ -101,3 +112,19 @@ class ClientPool:
             for client in self._sync.values():
                 client.close()
             self._sync.clear()
+
+
+def _discard(owner: asyncio.AbstractEventLoop, session: aiohttp.ClientSession) -> None:
+    """Close a session of another event loop, which this one cannot await. Left to the collector, it would
+    hold its sockets until then and warn (ResourceWarning: unclosed client session)."""
+    if session.closed:
+        return
+    if owner.is_running():  # another thread's loop: it closes its own session
+        owner.call_soon_threadsafe(lambda: owner.create_task(session.close()))
+        return
+    # The loop has ended (a test's, a finished worker's): its transports cannot be closed through it any more;
+    # closing the connector marks it closed, and detaching makes the session closed without awaiting.
+    connector = session.connector
+    session.detach()
+    if connector is not None:
+        connector.close()

@@ -7,6 +7,7 @@ the providers file's `default`, else the call fails with `provider_not_initializ
 
 from __future__ import annotations
 
+from collections.abc import Container
 from typing import Any
 
 from openify.errors import ModelCurrentlyNotSupport, ProviderNotInitialized
@@ -190,11 +191,12 @@ class ProviderManager:
                 for model, settings in config.models.items()
                 if settings.model_type == model_type
             ]
-            offers = {
+            by_type: dict[str, Container[str]] = {
                 "llm": self._registries.llm_providers,
                 "text-embedding": self._registries.embedding_providers,
                 "rerank": self._registries.rerank_providers,
-            }.get(model_type)
+            }
+            offers = by_type.get(model_type)
             if models or (model_type == "llm" and offers is not None and config.type in offers):
                 data.append(_provider_entry(name, config.label or name, tenant_id, models))
         return {"data": data}

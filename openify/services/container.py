@@ -101,11 +101,15 @@ class Services:
             models=ProviderManager(settings, registries),
         )
 
-    def start(self) -> None:
-        """Connections and migrations: run in the server's lifespan, never at import."""
+    def open(self) -> None:
+        """Data directory and migrations, and nothing that runs in the background: what a CLI command needs."""
         # 0700: the SQLite file, uploads and keys are the server's alone (other local users, untrusted code).
         self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.db.upgrade()
+
+    def start(self) -> None:
+        """Connections and migrations: run in the server's lifespan, never at import."""
+        self.open()
         # Turns and runs left `running` by a server process that is gone end as errors, never left open.
         self.instances.start()
         self.jobs.start()  # resumes jobs a killed server left queued or running
@@ -113,6 +117,10 @@ class Services:
     def stop(self) -> None:
         self.instances.stop()
         self.jobs.stop()
+        self.close()
+
+    def close(self) -> None:
+        """Release connections and open indexes (after `open`, or as the last step of `stop`)."""
         self.knowledge.close()
         self.models.close()
         self.db.dispose()

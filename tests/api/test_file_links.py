@@ -156,6 +156,7 @@ def file_server() -> Iterator[_FileServer]:
     s = _FileServer()
     yield s
     s.httpd.shutdown()
+    s.httpd.server_close()
 
 
 @pytest.fixture

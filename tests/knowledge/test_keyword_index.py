@@ -19,7 +19,8 @@ DOCS = {
 
 
 def _index(r: Registries, directory: Path | None = None) -> BM25KeywordIndex:
-    index: BM25KeywordIndex = r.keyword_indexes.get("bm25")(directory)
+    index = r.keyword_indexes.get("bm25")(directory)
+    assert isinstance(index, BM25KeywordIndex)
     index.add(list(DOCS), list(DOCS.values()))
     return index
 

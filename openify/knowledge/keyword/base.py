@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Collection, Iterable, Sequence
+from pathlib import Path
 from typing import ClassVar, Protocol
 
 
@@ -29,4 +30,12 @@ class KeywordIndex(Protocol):
 
     def persist(self) -> None:
         """Write the index to its directory."""
+        ...
+
+
+class KeywordIndexFactory(Protocol):
+    """What `r.keyword_indexes` holds: opens (or creates) the index kept in a directory, or in memory with None."""
+
+    def __call__(self, directory: Path | None = None) -> KeywordIndex:
+        """The index of `directory`."""
         ...

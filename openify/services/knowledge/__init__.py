@@ -49,7 +49,9 @@ class KnowledgeService:
         jobs: JobRunner,
     ) -> None:
         self._db, self._models, self._jobs, self._blobs = db, models, jobs, blobs
-        self.indexes = IndexManager(db, registries, settings.data_dir, settings.vector.backend, self._embedding_for)
+        self.indexes = IndexManager(
+            db, registries, settings.data_dir, settings.vector.backend, self._embedding_for, settings.open_indexes
+        )
         self.datasets = DatasetService(
             db,
             settings.embedding.default_model,

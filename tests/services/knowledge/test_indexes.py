@@ -12,6 +12,7 @@ import sqlalchemy as sa
 from fastapi import FastAPI
 
 from openify.app import create_app
+from openify.knowledge.chunks import content_hash
 from openify.services.container import Services
 from openify.settings import Settings
 from tests.api.dify import assert_dify_error
@@ -241,3 +242,53 @@ async def test_no_model_change_while_indexing(client: httpx.AsyncClient, dataset
     assert (await client.get(f"/v1/datasets/{ds}", headers=dataset_key)).json()["indexing_technique"] == "economy"
     r = await client.patch(f"/v1/datasets/{ds}", headers=dataset_key, json={"description": "still editable"})
     assert r.status_code == 200 and r.json()["description"] == "still editable"
+
+
+async def test_an_edit_committed_but_never_indexed_is_repaired_on_open(
+    client: httpx.AsyncClient, dataset_key: H, services: Services, settings: Settings
+) -> None:
+    """A crash between the database commit of an edit and the index update leaves the old text indexed;
+    the text hashes in the manifest show it, and the next open indexes the stored text again."""
+    ds = (await create_dataset(client, dataset_key, "kb", indexing_technique="high_quality"))["id"]
+    await add_text(client, dataset_key, ds, "a", "The lighthouse guides ships.", indexing_technique="high_quality")
+    await add_text(client, dataset_key, ds, "b", "The bakery sells bread.", indexing_technique="high_quality")
+    base = settings.data_dir / "knowledge" / "datasets" / ds
+    await _manifest(base / "manifest.json", 2)
+    edited = "The windmill grinds flour."
+    with services.db.engine.begin() as conn:  # what the segment update commits before it updates the index
+        conn.execute(
+            sa.text("UPDATE document_segments SET content = :c, index_node_hash = :h WHERE content LIKE 'The bakery%'"),
+            {"c": edited, "h": content_hash(edited)},
+        )
+    assert await _reopened(settings, dataset_key, ds, "windmill") == [edited]
+    assert await _reopened(settings, dataset_key, ds, "bakery") == []
+    assert await _reopened(settings, dataset_key, ds, "lighthouse") == ["The lighthouse guides ships."]
+
+
+async def test_least_recently_used_indexes_are_closed(
+    client: httpx.AsyncClient, dataset_key: H, settings: Settings
+) -> None:
+    texts = {"one": "Owls hunt at night.", "two": "Bees make honey.", "three": "Salmon swim upstream."}
+    ids = {}
+    for name, text in texts.items():
+        ids[name] = (await create_dataset(client, dataset_key, name))["id"]
+        await add_text(client, dataset_key, ids[name], "doc", text)
+    other: FastAPI = create_app(settings.model_copy(update={"open_indexes": 2}))
+    async with other.router.lifespan_context(other):
+        indexes = other.state.services.knowledge.indexes
+        transport = httpx.ASGITransport(app=other)
+        async with httpx.AsyncClient(transport=transport, base_url="http://testserver") as c:
+            for _ in range(2):  # the second round reopens what the first closed
+                for name, query in (("one", "owls"), ("two", "honey"), ("three", "salmon")):
+                    found = await retrieve(
+                        c,
+                        dataset_key,
+                        ids[name],
+                        query,
+                        search_method="full_text_search",
+                        top_k=3,
+                        reranking_enable=False,
+                        score_threshold_enabled=False,
+                    )
+                    assert [r["segment"]["content"] for r in found] == [texts[name]]
+                    assert indexes.open_count() <= 2
