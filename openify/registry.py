@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 from openify.errors import InvalidParam
 
 if TYPE_CHECKING:
-    from openify.tools.base import ToolSourceFactory
+    from openify.tools.base import AgentStrategiesFactory, ToolSourceFactory
 
 T = TypeVar("T")
 
@@ -70,3 +70,7 @@ class Registries:
     tools: Registry[Any] = field(default_factory=lambda: Registry("tool"))
     # Tool sources by Dify provider_type (builtin, plugin, mcp, api, workflow): openify/tools/base.py
     tool_sources: Registry[ToolSourceFactory] = field(default_factory=lambda: Registry("tool provider type"))
+    # Agent strategies (Dify agent-strategy plugins) by source name (`plugin`): openify/tools/base.py
+    agent_strategy_sources: Registry[AgentStrategiesFactory] = field(
+        default_factory=lambda: Registry("agent strategy source")
+    )

@@ -15,6 +15,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 from openify.errors import OpenifyError
+from openify.providers.base import ModelResolver
 from openify.settings import Settings
 
 ProviderType = Literal["builtin", "plugin", "mcp", "api", "workflow"]
@@ -242,6 +243,15 @@ class ToolHost(Protocol):
     The services layer implements it; a source gets it through `ToolSourceContext`. Methods are added here as
     sources need them (LLM, embedding and rerank calls, app invocation, key-value storage, files)."""
 
+    @property
+    def models(self) -> ModelResolver:
+        """The configured models (the builtin `audio` tools, plugins' backwards model calls)."""
+        ...
+
+    async def read_file(self, file: Mapping[str, Any]) -> bytes:
+        """The bytes of a Dify File mapping a tool was given (uploads, tool files, remote URLs)."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ToolSourceContext:
@@ -269,7 +279,11 @@ class AgentStrategyDeclaration:
 
 
 class AgentStrategies(Protocol):
-    """Agent strategies (from Dify agent-strategy plugins) that the agent node runs."""
+    """Agent strategies (from Dify agent-strategy plugins) that the agent node runs.
+
+    They enter through their own registry, `Registries.agent_strategy_sources` (name -> `AgentStrategiesFactory`,
+    built from the same `ToolSourceContext`): the plugin host registers one under `plugin`; the services' tool
+    manager asks each in turn, so the agent node never knows where a strategy comes from."""
 
     async def find_strategy(self, provider: str, strategy: str) -> AgentStrategyDeclaration | None:
         """The strategy a DSL's agent node names, or None when its plugin is not installed."""
@@ -282,6 +296,12 @@ class AgentStrategies(Protocol):
 
         `parameters` are Dify's agent_strategy_params (model selector, full tool entities, instruction, query,
         maximum_iterations, ...); raises `ToolError` on failure."""
+        ...
+
+
+class AgentStrategiesFactory(Protocol):
+    def __call__(self, context: ToolSourceContext) -> AgentStrategies:
+        """Build the strategies of one server."""
         ...
 
 
