@@ -26,6 +26,7 @@ NODE_MODULES = [
     "loop",
     "list_operator",
     "document_extractor",
+    "tool",
 ]
 
 

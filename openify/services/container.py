@@ -19,12 +19,14 @@ from openify.services.keys import KeyService
 from openify.services.knowledge import KnowledgeService
 from openify.services.signing_keys import signing_key
 from openify.services.stops import StopRelay, TaskStop
+from openify.services.tools import ServerToolHost, ToolManager
 from openify.services.workflows.chatflows import ChatflowService
 from openify.services.workflows.following import RunFollowing
 from openify.services.workflows.runs import WorkflowRunService, workflow_service
 from openify.settings import Settings
 from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
+from openify.tools.base import ToolSourceContext
 
 
 @dataclass
@@ -47,6 +49,7 @@ class Services:
     stops: StopRelay = field(init=False)
     following: RunFollowing = field(init=False)
     instances: Instances = field(init=False)
+    tools: ToolManager = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = self.registries.job_runners.get(self.settings.job_runner)(self.db, self.settings)
@@ -59,6 +62,8 @@ class Services:
         self.workflows = workflow_service(
             self.db, self.registries, self.models, self.settings, self.end_users, self.blobs, self.file_links, self
         )
+        host = ServerToolHost(self.models, self.workflows.files.read)
+        self.tools = ToolManager(self.registries, ToolSourceContext(self.settings, host))
         self.chatflows = ChatflowService(
             self.db,
             self.workflows,

@@ -124,6 +124,16 @@ class ToolProviderDeclaration:
         return next((t for t in self.tools if t.name == name), None)
 
 
+@dataclass(frozen=True, slots=True)
+class ResolvedTool:
+    """A tool found for a DSL's reference: the normalised ref (bare names mapped as Dify maps them), its
+    provider and its declaration."""
+
+    ref: ToolRef
+    provider: ToolProviderDeclaration
+    tool: ToolDeclaration
+
+
 # ---------------------------------------------------------------------------------------------- messages
 
 

@@ -87,4 +87,5 @@ class WorkflowPorts:
             sandbox=self._sandbox,
             http=self.http,
             files=self.files,
+            tools=getattr(self._services, "tools", None),
         )

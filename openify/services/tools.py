@@ -1,0 +1,242 @@
+"""The tool manager: one source per registered Dify `provider_type`, references resolved as Dify resolves them,
+parameters cast to their declared types, and the agent strategies of every registered strategy source.
+
+The engine reaches it through its `ToolInvoker` port; agent-chat apps call it directly."""
+
+from __future__ import annotations
+
+import json
+import re
+from collections.abc import AsyncIterator, Mapping, Sequence
+from dataclasses import dataclass
+from typing import Any
+
+from openify.providers.base import ModelResolver
+from openify.registry import Registries
+from openify.tools.base import (
+    AgentStrategies,
+    AgentStrategyDeclaration,
+    ResolvedTool,
+    ToolCall,
+    ToolDeclaration,
+    ToolError,
+    ToolMessage,
+    ToolNotFound,
+    ToolParameter,
+    ToolRef,
+    ToolSource,
+    ToolSourceContext,
+)
+
+_PLUGIN_ID = re.compile(r"^[a-z0-9_-]+/[a-z0-9_-]+/[a-z0-9_-]+$")
+_BARE_ID = re.compile(r"^[a-z0-9_-]+$")
+# Dify's ToolProviderID: these langgenius providers live in plugins named `<provider>_tool`.
+_TOOL_SUFFIXED = frozenset({"jina", "siliconflow", "stepfun", "gitee_ai"})
+_TRUE = frozenset({"true", "yes", "y", "1", "on"})
+
+
+def plugin_provider_id(provider: str) -> str:
+    """Dify's mapping of a provider name to a plugin provider id: `json_process` ->
+    `langgenius/json_process/json_process`, `jina` -> `langgenius/jina_tool/jina`; full ids stay."""
+    value = provider.strip()
+    if _BARE_ID.match(value):
+        value = f"langgenius/{value}/{value}"
+    elif value.count("/") == 1:  # `plugin/provider`, as some exports write it
+        value = f"langgenius/{value}"
+    parts = value.split("/")
+    if len(parts) == 3 and parts[0] == "langgenius" and parts[2] in _TOOL_SUFFIXED and parts[1] == parts[2]:
+        value = f"langgenius/{parts[2]}_tool/{parts[2]}"
+    return value
+
+
+def plugin_id_of(provider_id: str) -> str:
+    """`author/plugin` of a provider id `author/plugin/provider` (what `openify plugin install` takes)."""
+    return "/".join(plugin_provider_id(provider_id).split("/")[:2])
+
+
+def cast_value(p: ToolParameter, value: Any) -> Any:
+    """A value cast to the parameter's declared type, as Dify's ToolParameter cast does."""
+    if value is None:
+        return None
+    match p.type:
+        case "string" | "secret-input" | "select" | "text-input" | "paragraph" | "dynamic-select":
+            return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
+        case "number":
+            if isinstance(value, bool):
+                return int(value)
+            if isinstance(value, int | float):
+                return value
+            text = str(value).strip()
+            if not text:
+                return None
+            try:
+                return float(text) if any(c in text for c in ".eE") else int(text)
+            except ValueError:
+                raise ToolError(f"The tool parameter {p.name} must be a number, got {text!r}") from None
+        case "boolean" | "checkbox":
+            if isinstance(value, str):
+                return value.strip().lower() in _TRUE
+            return bool(value)
+        case "array" | "object":
+            if isinstance(value, str):
+                try:
+                    return json.loads(value) if value.strip() else None
+                except ValueError:
+                    raise ToolError(f"The tool parameter {p.name} must be JSON {p.type}, got {value!r:.80}") from None
+            return value
+        case "files":
+            return value if isinstance(value, list) else [value]
+        case "file":
+            return value[0] if isinstance(value, list) and value else value
+    return value
+
+
+def cast_parameters(tool: ToolDeclaration, parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """Declared parameters cast and their defaults filled in; undeclared ones pass through (Dify passes them)."""
+    out = dict(parameters)
+    for p in tool.parameters:
+        value = cast_value(p, out.get(p.name))
+        if value is None and p.default is not None:
+            value = cast_value(p, p.default)
+        if value is None:
+            out.pop(p.name, None)
+            if p.required and p.form == "form":
+                raise ToolError(f"tool parameter {p.name} not found in tool config")
+            continue
+        out[p.name] = value
+    return out
+
+
+class ServerToolHost:
+    """What tool sources get from the server: its models and the files tools are given."""
+
+    def __init__(self, models: ModelResolver, read: Any) -> None:
+        self._models, self._read = models, read
+
+    @property
+    def models(self) -> ModelResolver:
+        return self._models
+
+    async def read_file(self, file: Mapping[str, Any]) -> bytes:
+        data: bytes = await self._read(file)
+        return data
+
+
+@dataclass(frozen=True, slots=True)
+class MissingTool:
+    """A tool or strategy an app names that no source has, with the plugin that provides it."""
+
+    kind: str  # tool | agent_strategy
+    provider: str
+    name: str
+    plugin: str
+
+
+class ToolManager:
+    """Every tool source and agent-strategy source of one server, built on first use from the registries."""
+
+    def __init__(self, registries: Registries, context: ToolSourceContext) -> None:
+        self._registries, self._context = registries, context
+        self._sources: dict[str, ToolSource] = {}
+        self._strategies: list[AgentStrategies] | None = None
+
+    def source(self, provider_type: str) -> ToolSource | None:
+        if provider_type not in self._sources:
+            factory = self._registries.tool_sources.find(provider_type)
+            if factory is None:
+                return None
+            self._sources[provider_type] = factory(self._context)
+        return self._sources[provider_type]
+
+    def strategy_sources(self) -> list[AgentStrategies]:
+        if self._strategies is None:
+            reg = self._registries.agent_strategy_sources
+            self._strategies = [reg.get(name)(self._context) for name in reg.names()]
+        return self._strategies
+
+    # --- tools ------------------------------------------------------------------------------------------
+    async def resolve(self, ref: ToolRef) -> ResolvedTool:
+        """As Dify: a builtin name is one of the core providers, or else a plugin (`json_process` ->
+        `langgenius/json_process/json_process`); `plugin` ids are normalised the same way."""
+        candidates: list[tuple[str, str]] = []
+        if ref.provider_type == "builtin":
+            candidates.append(("builtin", ref.provider))
+        if ref.provider_type in ("builtin", "plugin"):
+            candidates.append(("plugin", plugin_provider_id(ref.provider)))
+        else:
+            candidates.append((ref.provider_type, ref.provider))
+        for provider_type, provider_id in candidates:
+            source = self.source(provider_type)
+            if source is None:
+                continue
+            provider = await source.find_provider(provider_id)
+            if provider is None:
+                continue
+            tool = provider.find_tool(ref.tool)
+            if tool is None:
+                raise ToolNotFound(f"Tool {ref.tool} not found in provider {provider.id}")
+            return ResolvedTool(ToolRef(source.provider_type, provider.id, ref.tool), provider, tool)
+        raise ToolNotFound(missing_message(ref.provider_type, ref.provider, ref.tool))
+
+    async def invoke(
+        self, tool: ResolvedTool, parameters: Mapping[str, Any], call: ToolCall
+    ) -> AsyncIterator[ToolMessage]:
+        source = self.source(tool.ref.provider_type)
+        if source is None:
+            raise ToolNotFound(missing_message(tool.ref.provider_type, tool.ref.provider, tool.ref.tool))
+        async for message in source.invoke(tool.ref, cast_parameters(tool.tool, parameters), call):
+            yield message
+
+    async def call(self, ref: ToolRef, parameters: Mapping[str, Any], call: ToolCall) -> AsyncIterator[ToolMessage]:
+        """Resolve and invoke in one step."""
+        resolved = await self.resolve(ref)
+        async for message in self.invoke(resolved, parameters, call):
+            yield message
+
+    # --- agent strategies -------------------------------------------------------------------------------
+    async def find_strategy(self, provider: str, strategy: str) -> AgentStrategyDeclaration | None:
+        provider_id = plugin_provider_id(provider)
+        for source in self.strategy_sources():
+            found = await source.find_strategy(provider_id, strategy)
+            if found is not None:
+                return found
+        return None
+
+    async def invoke_strategy(
+        self, provider: str, strategy: str, parameters: Mapping[str, Any], call: ToolCall
+    ) -> AsyncIterator[ToolMessage]:
+        provider_id = plugin_provider_id(provider)
+        for source in self.strategy_sources():
+            if await source.find_strategy(provider_id, strategy) is not None:
+                async for message in source.invoke_strategy(provider_id, strategy, parameters, call):
+                    yield message
+                return
+        raise ToolNotFound(
+            f"Agent strategy {strategy} of {provider_id} is not installed: "
+            f"openify plugin install {plugin_id_of(provider_id)}"
+        )
+
+    # --- what an app needs ------------------------------------------------------------------------------
+    async def missing(self, tools: Sequence[ToolRef], strategies: Sequence[tuple[str, str]]) -> list[MissingTool]:
+        """Which of an app's tools and agent strategies no source has now."""
+        out: list[MissingTool] = []
+        for ref in tools:
+            try:
+                await self.resolve(ref)
+            except ToolNotFound:
+                plugin = plugin_id_of(ref.provider) if ref.provider_type in ("builtin", "plugin") else ""
+                out.append(MissingTool("tool", ref.provider, ref.tool, plugin))
+        for provider, strategy in strategies:
+            if await self.find_strategy(provider, strategy) is None:
+                out.append(MissingTool("agent_strategy", provider, strategy, plugin_id_of(provider)))
+        return out
+
+
+def missing_message(provider_type: str, provider: str, tool: str) -> str:
+    if provider_type in ("builtin", "plugin"):
+        provider_id = plugin_provider_id(provider)
+        return (
+            f"Tool {tool} of provider {provider_id} is not available: its Dify plugin {plugin_id_of(provider_id)} "
+            f"is not installed (openify plugin install {plugin_id_of(provider_id)})"
+        )
+    return f"Tool {tool} of {provider_type} provider {provider} is not available on this server"
