@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import json
 import logging
 import sys
@@ -68,7 +69,23 @@ def cmd_app_import(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"app_id": app.id, "api_key": token}
     if warnings:
         out["warnings"] = warnings
+
+    async def plugins() -> None:  # one loop for checking and installing: plugin processes belong to it
+        missing = await services.tools.missing_for_app(app)
+        if missing and args.install_missing:
+            out["installed"] = [
+                {"source": src, "error": err} for src, err in await services.tools.install_missing(missing)
+            ]
+            missing = await services.tools.missing_for_app(app)
+        if missing:
+            out["missing_plugins"] = [m.as_dict() for m in missing]
+
+    asyncio.run(plugins())
     _print(out)
+    for m in out.get("missing_plugins") or []:
+        where = f"{m['provider']}/{m['name']}"
+        hint = f": {m['install']}" if m["install"] else ""
+        sys.stderr.write(f"missing {m['kind'].replace('_', ' ')} {where}{hint}\n")
     return 0
 
 
@@ -126,6 +143,7 @@ def build_parser() -> argparse.ArgumentParser:
     app = sub.add_parser("app", help="apps").add_subparsers(dest="app_command", required=True)
     imp = app.add_parser("import", parents=[common], help="create an app from a Dify DSL file")
     imp.add_argument("file")
+    imp.add_argument("--install-missing", action="store_true", help="install the Dify plugins the app needs")
     imp.set_defaults(func=cmd_app_import)
     exp = app.add_parser("export", parents=[common], help="print an app as DSL YAML")
     exp.add_argument("app_id")

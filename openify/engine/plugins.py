@@ -27,6 +27,7 @@ NODE_MODULES = [
     "list_operator",
     "document_extractor",
     "tool",
+    "agent",
 ]
 
 

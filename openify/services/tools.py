@@ -5,34 +5,34 @@ The engine reaches it through its `ToolInvoker` port; agent-chat apps call it di
 
 from __future__ import annotations
 
-import json
 import re
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Protocol
 
 from openify.providers.base import ModelResolver
 from openify.registry import Registries
+from openify.services.apps import definition_of
+from openify.services.dsl import AppDefinition, requirements
+from openify.storage.tables import App
 from openify.tools.base import (
     AgentStrategies,
     AgentStrategyDeclaration,
     ResolvedTool,
     ToolCall,
-    ToolDeclaration,
-    ToolError,
     ToolMessage,
     ToolNotFound,
-    ToolParameter,
     ToolRef,
     ToolSource,
     ToolSourceContext,
 )
+from openify.tools.parameters import cast_parameters
 
 _PLUGIN_ID = re.compile(r"^[a-z0-9_-]+/[a-z0-9_-]+/[a-z0-9_-]+$")
 _BARE_ID = re.compile(r"^[a-z0-9_-]+$")
 # Dify's ToolProviderID: these langgenius providers live in plugins named `<provider>_tool`.
 _TOOL_SUFFIXED = frozenset({"jina", "siliconflow", "stepfun", "gitee_ai"})
-_TRUE = frozenset({"true", "yes", "y", "1", "on"})
+PROVIDER_TYPES = frozenset({"builtin", "plugin", "mcp", "api", "workflow"})
 
 
 def plugin_provider_id(provider: str) -> str:
@@ -54,59 +54,6 @@ def plugin_id_of(provider_id: str) -> str:
     return "/".join(plugin_provider_id(provider_id).split("/")[:2])
 
 
-def cast_value(p: ToolParameter, value: Any) -> Any:
-    """A value cast to the parameter's declared type, as Dify's ToolParameter cast does."""
-    if value is None:
-        return None
-    match p.type:
-        case "string" | "secret-input" | "select" | "text-input" | "paragraph" | "dynamic-select":
-            return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False)
-        case "number":
-            if isinstance(value, bool):
-                return int(value)
-            if isinstance(value, int | float):
-                return value
-            text = str(value).strip()
-            if not text:
-                return None
-            try:
-                return float(text) if any(c in text for c in ".eE") else int(text)
-            except ValueError:
-                raise ToolError(f"The tool parameter {p.name} must be a number, got {text!r}") from None
-        case "boolean" | "checkbox":
-            if isinstance(value, str):
-                return value.strip().lower() in _TRUE
-            return bool(value)
-        case "array" | "object":
-            if isinstance(value, str):
-                try:
-                    return json.loads(value) if value.strip() else None
-                except ValueError:
-                    raise ToolError(f"The tool parameter {p.name} must be JSON {p.type}, got {value!r:.80}") from None
-            return value
-        case "files":
-            return value if isinstance(value, list) else [value]
-        case "file":
-            return value[0] if isinstance(value, list) and value else value
-    return value
-
-
-def cast_parameters(tool: ToolDeclaration, parameters: Mapping[str, Any]) -> dict[str, Any]:
-    """Declared parameters cast and their defaults filled in; undeclared ones pass through (Dify passes them)."""
-    out = dict(parameters)
-    for p in tool.parameters:
-        value = cast_value(p, out.get(p.name))
-        if value is None and p.default is not None:
-            value = cast_value(p, p.default)
-        if value is None:
-            out.pop(p.name, None)
-            if p.required and p.form == "form":
-                raise ToolError(f"tool parameter {p.name} not found in tool config")
-            continue
-        out[p.name] = value
-    return out
-
-
 class ServerToolHost:
     """What tool sources get from the server: its models and the files tools are given."""
 
@@ -124,12 +71,36 @@ class ServerToolHost:
 
 @dataclass(frozen=True, slots=True)
 class MissingTool:
-    """A tool or strategy an app names that no source has, with the plugin that provides it."""
+    """A tool or strategy an app names that no source has, with the Dify plugin that provides it."""
 
     kind: str  # tool | agent_strategy
     provider: str
     name: str
-    plugin: str
+    plugin: str  # `author/name`, or "" when no plugin provides it (an MCP server, an API tool)
+    identifier: str = ""  # `author/name:version@hash` when the DSL's dependencies pin it
+
+    @property
+    def install(self) -> str:
+        """The command that installs the plugin."""
+        return f"openify plugin install {self.identifier or self.plugin}" if self.plugin else ""
+
+    def as_dict(self) -> dict[str, str]:
+        return {
+            "kind": self.kind,
+            "provider": self.provider,
+            "name": self.name,
+            "plugin": self.plugin,
+            "identifier": self.identifier,
+            "install": self.install,
+        }
+
+
+class PluginInstaller(Protocol):
+    """The Dify plugin installer (`openify plugin install`), when this server has one."""
+
+    async def install(self, source: str) -> Any:
+        """Install a plugin from a marketplace id, a `.difypkg` file or a folder; raises when unreachable."""
+        ...
 
 
 class ToolManager:
@@ -139,6 +110,8 @@ class ToolManager:
         self._registries, self._context = registries, context
         self._sources: dict[str, ToolSource] = {}
         self._strategies: list[AgentStrategies] | None = None
+        # Set by whoever builds the Dify plugin host; `--install-missing` uses it.
+        self.installer: PluginInstaller | None = None
 
     def source(self, provider_type: str) -> ToolSource | None:
         if provider_type not in self._sources:
@@ -217,19 +190,42 @@ class ToolManager:
         )
 
     # --- what an app needs ------------------------------------------------------------------------------
-    async def missing(self, tools: Sequence[ToolRef], strategies: Sequence[tuple[str, str]]) -> list[MissingTool]:
-        """Which of an app's tools and agent strategies no source has now."""
+    async def missing(self, definition: AppDefinition) -> list[MissingTool]:
+        """Which of an app's tools and agent strategies no source has now, with the plugin to install."""
+        needs = requirements(definition)
         out: list[MissingTool] = []
-        for ref in tools:
+        for t in needs.tools:
+            if t.provider_type not in PROVIDER_TYPES:
+                out.append(MissingTool("tool", t.provider, t.tool, ""))
+                continue
             try:
-                await self.resolve(ref)
+                await self.resolve(ToolRef(t.provider_type, t.provider, t.tool))  # type: ignore[arg-type]  # checked
             except ToolNotFound:
-                plugin = plugin_id_of(ref.provider) if ref.provider_type in ("builtin", "plugin") else ""
-                out.append(MissingTool("tool", ref.provider, ref.tool, plugin))
-        for provider, strategy in strategies:
+                plugin = plugin_id_of(t.provider) if t.provider_type in ("builtin", "plugin") else ""
+                out.append(MissingTool("tool", t.provider, t.tool, plugin, needs.plugins.get(plugin, "")))
+        for provider, strategy in needs.strategies:
             if await self.find_strategy(provider, strategy) is None:
-                out.append(MissingTool("agent_strategy", provider, strategy, plugin_id_of(provider)))
+                plugin = plugin_id_of(provider)
+                out.append(MissingTool("agent_strategy", provider, strategy, plugin, needs.plugins.get(plugin, "")))
         return out
+
+    async def missing_for_app(self, app: App) -> list[MissingTool]:
+        return await self.missing(definition_of(app))
+
+    async def install_missing(self, missing: Sequence[MissingTool]) -> list[tuple[str, str | None]]:
+        """Install each missing plugin once: (source, error or None) per plugin."""
+        sources = list(dict.fromkeys(m.identifier or m.plugin for m in missing if m.plugin))
+        results: list[tuple[str, str | None]] = []
+        for source in sources:
+            if self.installer is None:
+                results.append((source, "this server has no Dify plugin installer"))
+                continue
+            try:
+                await self.installer.install(source)
+                results.append((source, None))
+            except Exception as exc:  # unreachable marketplace, bad package: reported per plugin, never fatal
+                results.append((source, str(exc) or type(exc).__name__))
+        return results
 
 
 def missing_message(provider_type: str, provider: str, tool: str) -> str:

@@ -15,8 +15,11 @@ from tests.engine.conftest import SANDBOX, DirFiles, run_dsl
 from tests.tools.kit import EchoSource, tool_manager, tool_registries
 
 
-def workflow(tool_data: dict[str, Any], *, mode: str = "workflow", answer: str = "{{#tool.text#}}") -> dict[str, Any]:
-    tool_node = {"id": "tool", "data": {"type": "tool", "title": "Tool", **tool_data}}
+def workflow(
+    tool_data: dict[str, Any], *, mode: str = "workflow", answer: str = "{{#tool.text#}}", node_type: str = "tool"
+) -> dict[str, Any]:
+    """start -> the node (id `tool`) -> end (workflow) or answer (chatflow)."""
+    tool_node = {"id": "tool", "data": {"type": node_type, "title": "Tool", **tool_data}}
     end: dict[str, Any]
     if mode == "workflow":
         end = {
