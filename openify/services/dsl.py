@@ -208,6 +208,9 @@ def requirements(definition: AppDefinition) -> Requirements:
         data = node.get("data") if isinstance(node, dict) else None
         if not isinstance(data, dict):
             continue
+        pinned = data.get("plugin_unique_identifier")  # tool and agent nodes name their plugin's version
+        if data.get("type") in ("tool", "agent") and isinstance(pinned, str) and ":" in pinned:
+            out.plugins.setdefault(pinned.split(":", 1)[0], pinned)
         if data.get("type") == "tool":
             found.append(_tool_entry({**data, "enabled": True}, "provider_type", ("provider_id", "provider_name")))
         elif data.get("type") == "agent":
