@@ -39,6 +39,7 @@ def create_app(settings: Settings) -> FastAPI:
             await services.following.close()
             await services.stops.close()
             await services.models.aclose()
+            await services.dify_plugins.source.runtime.close()  # plugin processes this loop started
             services.stop()
 
     app = FastAPI(

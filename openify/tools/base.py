@@ -12,11 +12,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from openify.errors import OpenifyError
 from openify.providers.base import ModelResolver
 from openify.settings import Settings
+
+if TYPE_CHECKING:
+    from openify.storage.db import Database
 
 ProviderType = Literal["builtin", "plugin", "mcp", "api", "workflow"]
 ParameterForm = Literal["llm", "form", "schema"]
@@ -263,12 +266,38 @@ class ToolHost(Protocol):
         ...
 
 
+@runtime_checkable
+class BackwardsHost(ToolHost, Protocol):
+    """A `ToolHost` that also serves Dify plugins' backwards invocations (openify/tools/dify_plugins/backwards.py).
+
+    The server's host is one; a host without these (a test's) still runs plugins, whose calls back then fail."""
+
+    def invoke_tool(self, ref: ToolRef, parameters: Mapping[str, Any], call: ToolCall) -> AsyncIterator[ToolMessage]:
+        """Run a tool of any source, resolved as a DSL's tool is: a Dify plugin's backwards tool invocation."""
+        ...
+
+    def invoke_app(self, app_id: str, request: Mapping[str, Any], call: ToolCall) -> AsyncIterator[Mapping[str, Any]]:
+        """Run an app as its Service API endpoint would (chat, completion or workflow, by the app's mode): the
+        blocking response body, or each streamed event's body when `request["response_mode"]` is streaming."""
+        ...
+
+    async def save_tool_file(self, data: bytes, filename: str, mime_type: str) -> Mapping[str, Any]:
+        """Keep a file a tool made; returns Dify's File mapping (id, filename, mime_type, size, signed url)."""
+        ...
+
+    def tool_file_upload_url(self, upload_id: str) -> str:
+        """A signed URL a Dify plugin POSTs a file to (the SDK's `session.file.upload`), or "" when the server has
+        no base URL (`OPENIFY_FILES_URL`) that a plugin process could reach."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class ToolSourceContext:
     """What a tool source is built from, once per server."""
 
     settings: Settings
     host: ToolHost
+    db: Database | None = None  # for sources that keep records: installed Dify plugins, their credentials
 
 
 class ToolSourceFactory(Protocol):
