@@ -61,7 +61,7 @@ async def test_agent_node_builds_dify_parameters_and_streams_logs_and_text() -> 
     assert shout["identity"]["provider"] == "langgenius/echo/echo" and shout["identity"]["name"] == "shout"
     assert shout["runtime_parameters"] == {"loud": True, "times": 2}
     assert {p["name"]: p["form"] for p in shout["parameters"]}["times"] == "form"  # manual input: fixed by the app
-    assert shout["provider_type"] == "plugin"
+    assert shout["provider_type"] == "builtin"  # as Dify names plugin tools to strategies
     assert clock["identity"]["provider"] == "time" and clock["provider_type"] == "builtin"
     logs = out.of(AgentLog)
     assert [(log.id, log.status) for log in logs] == [("round1", "start"), ("round1", "success")]

@@ -88,7 +88,9 @@ def tool_entity(tool: ResolvedTool, entry: Mapping[str, Any]) -> dict[str, Any]:
         "has_runtime_parameters": False,
         "runtime_parameters": runtime,
         "credential_id": entry.get("credential_id"),
-        "provider_type": tool.ref.provider_type,
+        # The SDK knows no `plugin` provider type: Dify calls plugin tools `builtin`, and so does a strategy's
+        # call back, which the tool manager then finds among the plugins.
+        "provider_type": "builtin" if tool.ref.provider_type == "plugin" else tool.ref.provider_type,
     }
 
 
