@@ -21,7 +21,7 @@ from openify.services.knowledge import KnowledgeService
 from openify.services.signing_keys import signing_key
 from openify.services.stops import StopRelay, TaskStop
 from openify.services.tool_host import PluginToolHost
-from openify.services.tools import ToolManager
+from openify.services.tools import QueuedPluginInstaller, ToolManager
 from openify.services.workflows.chatflows import ChatflowService
 from openify.services.workflows.following import RunFollowing
 from openify.services.workflows.runs import WorkflowRunService, workflow_service
@@ -69,6 +69,7 @@ class Services:
         host = PluginToolHost(self)
         self.tools = ToolManager(self.registries, ToolSourceContext(self.settings, host, self.db))
         self.dify_plugins = DifyPluginService(self.settings, self.db, self.jobs, plugin_source_of(self.tools))
+        self.tools.installer = QueuedPluginInstaller(self.dify_plugins)  # `app import --install-missing`
         self.chatflows = ChatflowService(
             self.db,
             self.workflows,

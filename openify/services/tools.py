@@ -5,7 +5,9 @@ The engine reaches it through its `ToolInvoker` port; agent-chat apps call it di
 
 from __future__ import annotations
 
+import asyncio
 import re
+import time
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
@@ -20,6 +22,7 @@ from openify.tools.base import (
     AgentStrategyDeclaration,
     ResolvedTool,
     ToolCall,
+    ToolError,
     ToolMessage,
     ToolNotFound,
     ToolRef,
@@ -28,7 +31,6 @@ from openify.tools.base import (
 )
 from openify.tools.parameters import cast_parameters
 
-_PLUGIN_ID = re.compile(r"^[a-z0-9_-]+/[a-z0-9_-]+/[a-z0-9_-]+$")
 _BARE_ID = re.compile(r"^[a-z0-9_-]+$")
 # Dify's ToolProviderID: these langgenius providers live in plugins named `<provider>_tool`.
 _TOOL_SUFFIXED = frozenset({"jina", "siliconflow", "stepfun", "gitee_ai"})
@@ -37,12 +39,13 @@ PROVIDER_TYPES = frozenset({"builtin", "plugin", "mcp", "api", "workflow"})
 
 def plugin_provider_id(provider: str) -> str:
     """Dify's mapping of a provider name to a plugin provider id: `json_process` ->
-    `langgenius/json_process/json_process`, `jina` -> `langgenius/jina_tool/jina`; full ids stay."""
+    `langgenius/json_process/json_process`, `jina` -> `langgenius/jina_tool/jina`; full ids stay. (Dify refuses
+    `author/name`; Openify reads it as `author/name/name`.)"""
     value = provider.strip()
     if _BARE_ID.match(value):
         value = f"langgenius/{value}/{value}"
-    elif value.count("/") == 1:  # `plugin/provider`, as some exports write it
-        value = f"langgenius/{value}"
+    elif value.count("/") == 1:  # `author/name`: the plugin's provider of the same name (as the plugin host reads it)
+        value = f"{value}/{value.split('/')[1]}"
     parts = value.split("/")
     if len(parts) == 3 and parts[0] == "langgenius" and parts[2] in _TOOL_SUFFIXED and parts[1] == parts[2]:
         value = f"langgenius/{parts[2]}_tool/{parts[2]}"
@@ -101,6 +104,25 @@ class PluginInstaller(Protocol):
     async def install(self, source: str) -> Any:
         """Install a plugin from a marketplace id, a `.difypkg` file or a folder; raises when unreachable."""
         ...
+
+
+class QueuedPluginInstaller:
+    """`PluginInstaller` over the Dify plugin service: queues the install job and waits for it to end."""
+
+    def __init__(self, plugins: Any, poll_s: float = 0.2, timeout_s: float = 900.0) -> None:
+        self._plugins, self._poll_s, self._timeout_s = plugins, poll_s, timeout_s
+
+    async def install(self, source: str) -> Any:
+        view = await asyncio.to_thread(self._plugins.install, source)
+        deadline = time.monotonic() + self._timeout_s
+        while view["status"] == "installing":
+            if time.monotonic() > deadline:
+                raise ToolError(f"installing {source} did not finish within {self._timeout_s:g}s")
+            await asyncio.sleep(self._poll_s)
+            view = await asyncio.to_thread(self._plugins.get, view["plugin_id"])
+        if view["status"] != "installed":
+            raise ToolError(view.get("error") or f"installing {source} failed")
+        return view
 
 
 class ToolManager:
