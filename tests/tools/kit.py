@@ -126,8 +126,8 @@ class EchoStrategies:
 STRATEGY_CALLS: list[dict[str, Any]] = []
 
 
-class TestHost:
-    """ToolHost for engine tests: no models; files from a directory."""
+class DirectoryHost:
+    """A ToolHost over a directory (files by `related_id`) and no models: for tests of the engine and sources."""
 
     def __init__(self, root: Path | None = None) -> None:
         self.root = root
@@ -155,4 +155,4 @@ def tool_registries(*, plugin: bool = True, strategies: bool = True) -> Registri
 
 def tool_manager(registries: Registries | None = None, root: Path | None = None) -> ToolManager:
     settings = Settings(_env_file=None)  # type: ignore[call-arg]
-    return ToolManager(registries or tool_registries(), ToolSourceContext(settings, TestHost(root)))
+    return ToolManager(registries or tool_registries(), ToolSourceContext(settings, DirectoryHost(root)))
