@@ -130,6 +130,28 @@ async def test_agent_node_streams_agent_log_frames_in_difys_shape(
     assert events[-1]["data"]["outputs"] == {"text": "answer to 你好"}
 
 
+async def test_chatflow_streams_agent_log_and_the_agents_answer(client: httpx.AsyncClient, services: Services) -> None:
+    agent = {
+        "id": "agent",
+        "type": "agent",
+        "agent_strategy_provider_name": "langgenius/agent/agent",
+        "agent_strategy_name": "echo",
+        "agent_parameters": {"query": {"type": "mixed", "value": "{{#sys.query#}}"}},
+    }
+    answer = {"id": "answer", "type": "answer", "answer": "{{#agent.text#}}"}
+    kit = import_app(
+        services, dsl([start(), agent, answer], [("start", "agent"), ("agent", "answer")], mode="advanced-chat")
+    )
+    body = {"query": "早", "inputs": {}, "user": "u1", "response_mode": "streaming"}
+    r = await client.post("/v1/chat-messages", headers=kit.auth, json=body)
+    assert r.status_code == 200, r.text
+    events = sse_events(r.text)
+    logs = [e for e in events if e["event"] == "agent_log"]
+    assert len(logs) == 2 and {"conversation_id", "message_id", "task_id", "workflow_run_id"} <= set(logs[0])
+    assert "".join(e["answer"] for e in events if e["event"] == "message") == "answer to 早"
+    assert events[-1]["event"] == "workflow_finished" and events[-2]["event"] == "message_end"
+
+
 TOKEN = "admin-token-0123456789abcdef"
 
 
