@@ -8,7 +8,7 @@ from typing import Any
 from openify.engine.events import AgentLog
 from openify.engine.ports import Ports
 from openify.engine.runner import SystemInputs
-from tests.engine.conftest import MemoryHistory, run_dsl
+from tests.engine.conftest import MemoryHistory, load_dsl, run_dsl
 from tests.engine.test_tool_node import workflow
 from tests.tools.kit import STRATEGY_CALLS, tool_manager, tool_registries
 
@@ -90,3 +90,9 @@ async def test_a_missing_tool_of_the_agent_fails_naming_it() -> None:
     out = await run_dsl(workflow(agent_data(), node_type="agent"), {"q": "x"}, ports=ports)
     assert out.finished.status == "failed"
     assert "langgenius/echo" in (out.nodes["tool"].error or "")
+
+
+async def test_tools_dsl_runs_a_tool_into_an_agent_and_a_missing_plugin_down_its_fail_branch() -> None:
+    out = await run_dsl(load_dsl("tools.yml"), {"day": "8"}, ports=Ports(tools=tool_manager()))
+    assert out.finished.status == "partial-succeeded", out.finished.error
+    assert out.outputs == {"answer": "answer to March 8, 2024 is Friday.", "search": "ToolProviderNotFoundError"}
