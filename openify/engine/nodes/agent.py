@@ -68,8 +68,8 @@ def parameter_dict(p: ToolParameter, form: str | None = None) -> dict[str, Any]:
 def tool_entity(tool: ResolvedTool, entry: Mapping[str, Any]) -> dict[str, Any]:
     """Dify's full tool entity for a strategy: identity, parameters (manual ones turned into form ones),
     descriptions, and the runtime parameters the app builder fixed."""
-    settings = entry.get("settings") or {}
-    params = entry.get("parameters") or {}
+    settings: Mapping[str, Any] = entry["settings"] if isinstance(entry.get("settings"), Mapping) else {}
+    params: Mapping[str, Any] = entry["parameters"] if isinstance(entry.get("parameters"), Mapping) else {}
     manual = {name for name, v in params.items() if isinstance(v, Mapping) and str(v.get("auto", 1)) in ("0", "False")}
     runtime: dict[str, Any] = {k: _unwrap(v) for k, v in settings.items() if _unwrap(v) is not None}
     runtime.update({k: _unwrap(params[k]) for k in manual if _unwrap(params[k]) is not None})
@@ -183,7 +183,9 @@ class AgentNode(Node):
         self, ctx: NodeContext, tools: ToolInvoker, strategy: AgentStrategyDeclaration
     ) -> tuple[dict[str, Any], dict[str, Any]]:
         """(parameters for the strategy, parameters as logged in `inputs`)."""
-        given = self.data.get("agent_parameters") or {}
+        given = self.data.get("agent_parameters")
+        if not isinstance(given, Mapping):
+            given = {}
         params: dict[str, Any] = {}
         logged: dict[str, Any] = {}
         for p in strategy.parameters:

@@ -97,8 +97,10 @@ class ToolNode(Node):
         provider_type = str(d.get("provider_type") or "builtin")
         if provider_type not in PROVIDER_TYPES:
             raise NodeError(f"Unknown tool provider type {provider_type!r}", "ToolNodeError")
-        provider = str(d.get("provider_id") or d.get("provider_name") or "")
-        ref = ToolRef(provider_type, provider, str(d.get("tool_name") or ""))  # type: ignore[arg-type]  # checked above
+        provider, name = str(d.get("provider_id") or d.get("provider_name") or ""), str(d.get("tool_name") or "")
+        if not provider or not name:
+            raise NodeError("The tool node names no provider_id or tool_name.", "ToolNodeError")
+        ref = ToolRef(provider_type, provider, name)  # type: ignore[arg-type]  # checked above
         try:
             return await tools.resolve(ref)
         except ToolNotFound as exc:
@@ -109,7 +111,8 @@ class ToolNode(Node):
         d = self.data
         declared = {p.name: p for p in tool.tool.parameters}
         given: dict[str, Any] = {}
-        for name, entry in (d.get("tool_parameters") or {}).items():
+        entries = d.get("tool_parameters")
+        for name, entry in entries.items() if isinstance(entries, Mapping) else ():
             p = declared.get(name)
             present, value = input_value(ctx, entry, required=bool(p and p.required))
             if present:
