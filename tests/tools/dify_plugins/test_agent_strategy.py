@@ -55,6 +55,12 @@ def strategy_params(query: str) -> dict[str, Any]:
     }
 
 
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: what is tested here is the plugin processes, not storage (test_backwards covers both)."""
+    return f"sqlite:///{tmp_path / 'openify.db'}"
+
 @pytest.fixture
 async def host(
     tmp_path: Path, database_url: str, fake_llm: FakeLLM, installed_plugins: dict[str, InstalledPlugin]

@@ -29,6 +29,12 @@ CALL = ToolCall(user_id="u1")
 Host = Callable[..., Any]
 
 
+
+@pytest.fixture
+def database_url(tmp_path: Path) -> str:
+    """SQLite only: what is tested here is the plugin processes, not storage (test_backwards covers both)."""
+    return f"sqlite:///{tmp_path / 'openify.db'}"
+
 @pytest.fixture
 def host(tmp_path: Path, database_url: str, installed_plugins: dict[str, InstalledPlugin]) -> Host:
     @asynccontextmanager
@@ -87,11 +93,12 @@ async def test_a_killed_plugin_fails_its_calls_and_is_restarted(host: Host) -> N
 
 
 async def test_time_limit_and_idle_stop(host: Host) -> None:
-    async with host(invoke_timeout_s=1.0, idle_stop_s=0.5) as services:
+    async with host(invoke_timeout_s=3.0, idle_stop_s=0.5) as services:
+        assert await probe(services, "echo", text="warm") == [TextMessage("warm")]
         started = time.monotonic()
-        with pytest.raises(ToolError, match="did not finish within 1 s"):
-            await probe(services, "sleep", seconds=5)
-        assert time.monotonic() - started < 4.5  # 1 s limit after a cold start (< 3 s on a loaded machine)
+        with pytest.raises(ToolError, match="did not finish within 3 s"):
+            await probe(services, "sleep", seconds=10)
+        assert 2.9 < time.monotonic() - started < 6
         assert await probe(services, "echo", text="still serving") == [TextMessage("still serving")]
         assert pids(services)
         await asyncio.sleep(2.0)  # idle past 0.5 s: stopped
