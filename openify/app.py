@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from openify import __version__
 from openify.api import errors
-from openify.api.routes import console, file_links, health, service_routers
+from openify.api.routes import console, dify_plugins, file_links, health, service_routers
 from openify.plugins import build_registries
 from openify.services.container import Services
 from openify.settings import Settings
@@ -55,5 +55,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
     app.include_router(health.router, include_in_schema=False)  # /health at the root too, for probes
     app.include_router(console.router)
+    app.include_router(dify_plugins.console)
+    app.include_router(dify_plugins.files)  # where Dify plugins upload the files they make (signed URLs)
     app.include_router(file_links.router)  # signed file links live at the root, as Dify's /files blueprint
     return app

@@ -55,11 +55,11 @@ def strategy_params(query: str) -> dict[str, Any]:
     }
 
 
-
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """SQLite only: what is tested here is the plugin processes, not storage (test_backwards covers both)."""
     return f"sqlite:///{tmp_path / 'openify.db'}"
+
 
 @pytest.fixture
 async def host(

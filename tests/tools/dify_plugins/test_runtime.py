@@ -29,11 +29,11 @@ CALL = ToolCall(user_id="u1")
 Host = Callable[..., Any]
 
 
-
 @pytest.fixture
 def database_url(tmp_path: Path) -> str:
     """SQLite only: what is tested here is the plugin processes, not storage (test_backwards covers both)."""
     return f"sqlite:///{tmp_path / 'openify.db'}"
+
 
 @pytest.fixture
 def host(tmp_path: Path, database_url: str, installed_plugins: dict[str, InstalledPlugin]) -> Host:
