@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -12,10 +13,12 @@ from openify import __version__
 from openify.api import errors
 from openify.api.routes import console, dify_plugins, file_links, health, service_routers
 from openify.plugins import build_registries
+from openify.security.isolation import report as isolation_report
 from openify.services.container import Services
 from openify.settings import Settings
 
 API_PREFIXES = ("/v1", "/api")  # Dify's prefix, and the one Openify documents
+log = logging.getLogger("openify")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -25,6 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.start()
+        log.info("untrusted code isolation: %s", isolation_report(settings))
         await services.stops.start()
         await services.following.start()
         # What is loaded by now (routes, registries, tables: about 190,000 objects) lives as long as the server.
