@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from openify.providers.base import ChatMessage, ModelResolver
-from openify.tools.base import AgentStrategyDeclaration, ResolvedTool, ToolCall, ToolMessage, ToolRef
 from openify.settings import SandboxSettings
+from openify.tools.base import AgentStrategyDeclaration, ResolvedTool, ToolCall, ToolMessage, ToolRef
 
 
 class KnowledgeRetriever(Protocol):

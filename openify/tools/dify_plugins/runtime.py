@@ -279,13 +279,26 @@ class PluginRuntime:
             if proc is not None and not proc.dead:
                 return proc
             argv, cwd, env = plugin_command(plugin, self._env)
-            started = await self._spawn(argv, cwd, env, plugin)
-            proc = PluginProcess(plugin, started, self._backwards)
-            await proc.wait_ready(self.start_timeout_s)
-            self._procs[key] = proc
+            for attempt in (1, 2):
+                try:
+                    started = await self._spawn(argv, cwd, env, plugin)
+                    fresh = PluginProcess(plugin, started, self._backwards)
+                    await fresh.wait_ready(self.start_timeout_s)
+                    break
+                except OpenifyError as e:  # IsolationUnavailable: no bubblewrap and weak isolation not allowed
+                    if not isinstance(e, PluginUnavailable):
+                        raise PluginUnavailable(f"Dify plugin {plugin.key} cannot run: {e.detail}") from e
+                    if attempt == 2:
+                        raise
+                except OSError as e:
+                    if attempt == 2:
+                        raise PluginUnavailable(f"Dify plugin {plugin.key} could not start: {e}") from e
+                # One more try: bubblewrap's namespace setup fails now and then under load (RTM_NEWADDR).
+                log.warning("Dify plugin %s failed to start; trying once more", plugin.key)
+            self._procs[key] = fresh
             if id(loop) not in self._reapers or self._reapers[id(loop)].done():
                 self._reapers[id(loop)] = asyncio.create_task(self._reap())
-            return proc
+            return fresh
 
     async def invoke(
         self,

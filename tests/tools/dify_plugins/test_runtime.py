@@ -106,8 +106,16 @@ async def test_time_limit_and_idle_stop(host: Host) -> None:
         assert await probe(services, "echo", text="back") == [TextMessage("back")]  # started again on use
 
 
-async def test_environment_is_scrubbed(host: Host, tmp_path: Path) -> None:
+async def test_environment_is_scrubbed_and_data_unreachable(host: Host, tmp_path: Path) -> None:
     async with host() as services:
+        database = tmp_path / "openify.db"
+        assert database.is_file()
+        [read] = await probe(services, "read", path=str(database))
+        assert isinstance(read, JsonMessage) and read.data == {"error": "FileNotFoundError"}  # not in its view
+        keys = next((services.settings.data_dir / "blobs" / "keys").glob("*.key"), None)
+        if keys is not None:
+            [read] = await probe(services, "read", path=str(keys))
+            assert isinstance(read, JsonMessage) and "error" in read.data
         [message] = await probe(services, "environment")
         assert isinstance(message, JsonMessage)
         env = set(message.data["env"])
