@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 
@@ -10,12 +11,14 @@ from fastapi import FastAPI
 
 from openify import __version__
 from openify.api import errors
-from openify.api.routes import console, file_links, health, service_routers
+from openify.api.routes import console, dify_plugins, file_links, health, service_routers
 from openify.plugins import build_registries
+from openify.security.isolation import report as isolation_report
 from openify.services.container import Services
 from openify.settings import Settings
 
 API_PREFIXES = ("/v1", "/api")  # Dify's prefix, and the one Openify documents
+log = logging.getLogger("openify")
 
 
 def create_app(settings: Settings) -> FastAPI:
@@ -25,6 +28,7 @@ def create_app(settings: Settings) -> FastAPI:
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
         services.start()
+        log.info("untrusted code isolation: %s", isolation_report(settings))
         await services.stops.start()
         await services.following.start()
         # What is loaded by now (routes, registries, tables: about 190,000 objects) lives as long as the server.
@@ -55,5 +59,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
     app.include_router(health.router, include_in_schema=False)  # /health at the root too, for probes
     app.include_router(console.router)
+    app.include_router(dify_plugins.console)
+    app.include_router(dify_plugins.files)  # where Dify plugins upload the files they make (signed URLs)
     app.include_router(file_links.router)  # signed file links live at the root, as Dify's /files blueprint
     return app

@@ -125,6 +125,53 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugin_install(args: argparse.Namespace) -> int:
+    """Queue the install, work it here (the job runner of this process), print its progress, wait for the end."""
+    import time
+
+    services = _services(_settings(args))
+    try:
+        row = services.dify_plugins.install(args.source)
+        seen = ""
+        while row["status"] == "installing":
+            if row["progress"] != seen:
+                seen = row["progress"]
+                sys.stderr.write(f"{row['plugin_id']}: {seen}\n")
+            time.sleep(0.2)
+            row = services.dify_plugins.get(row["plugin_id"])
+        _print(row)
+        return 0 if row["status"] == "installed" else 2
+    finally:
+        services.stop()
+
+
+def cmd_plugin_list(args: argparse.Namespace) -> int:
+    for row in _services(_settings(args)).dify_plugins.list():
+        _print(row)
+    return 0
+
+
+def cmd_plugin_uninstall(args: argparse.Namespace) -> int:
+    import asyncio
+
+    asyncio.run(_services(_settings(args)).dify_plugins.uninstall(args.plugin_id))
+    _print({"result": "success"})
+    return 0
+
+
+def cmd_plugin_credentials(args: argparse.Namespace) -> int:
+    import asyncio
+
+    values: dict[str, str] = {}
+    for pair in args.values:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise OpenifyError(f"expected key=value, got {pair!r}")
+        values[name] = value
+    _print(asyncio.run(_services(_settings(args)).dify_plugins.set_credentials(args.provider, values)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="data directory (default ./.openify, or OPENIFY_DATA_DIR)")
@@ -165,6 +212,19 @@ def build_parser() -> argparse.ArgumentParser:
     kr = key.add_parser("revoke", parents=[common], help="revoke a key, by token or id")
     kr.add_argument("key")
     kr.set_defaults(func=cmd_key_revoke)
+
+    plugin = sub.add_parser("plugin", help="Dify plugins").add_subparsers(dest="plugin_command", required=True)
+    pi = plugin.add_parser("install", parents=[common], help="install a .difypkg, a folder or author/name:version")
+    pi.add_argument("source")
+    pi.set_defaults(func=cmd_plugin_install)
+    plugin.add_parser("list", parents=[common], help="list Dify plugins").set_defaults(func=cmd_plugin_list)
+    pu = plugin.add_parser("uninstall", parents=[common], help="uninstall a Dify plugin (author/name)")
+    pu.add_argument("plugin_id")
+    pu.set_defaults(func=cmd_plugin_uninstall)
+    pc = plugin.add_parser("credentials", parents=[common], help="store a tool provider's credentials")
+    pc.add_argument("provider", help="author/name/provider, e.g. langgenius/tavily/tavily")
+    pc.add_argument("values", nargs="+", metavar="KEY=VALUE")
+    pc.set_defaults(func=cmd_plugin_credentials)
     return p
 
 

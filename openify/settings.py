@@ -50,6 +50,14 @@ class SandboxSettings(BaseModel):
         description="First of 1000 unused uids a root server runs code nodes as, one per concurrent run.",
     )
     node_path: str = Field(default="node", description="Node.js executable for JavaScript code nodes.")
+    allow_weak: bool = Field(
+        default=False,
+        description="Run code nodes and plugins even where bubblewrap isolation is unavailable (rlimits and a clean "
+        "environment only); without it they refuse to run.",
+    )
+    bwrap_path: str = Field(default="bwrap", description="bubblewrap executable that isolates untrusted code.")
+    max_boolean_array_length: int = Field(default=1000, description="Longest array[boolean] output of a code node.")
+    max_open_files: int = Field(default=64, description="Open-file limit (RLIMIT_NOFILE) of a code node.")
 
 
 class HttpNodeSettings(BaseModel):

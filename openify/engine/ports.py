@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any, Literal, Protocol
 
 from openify.providers.base import ChatMessage, ModelResolver
+from openify.settings import SandboxSettings
 from openify.tools.base import AgentStrategyDeclaration, ResolvedTool, ToolCall, ToolMessage, ToolRef
 
 
@@ -45,6 +46,8 @@ class ConversationHistory(Protocol):
 
 class CodeSandbox(Protocol):
     """Runs code-node snippets isolated from the server (openify.security.sandbox.Sandbox fits)."""
+
+    limits: SandboxSettings  # the code node checks outputs against these (OPENIFY_SANDBOX__MAX_*)
 
     async def arun(
         self, language: Literal["python3", "javascript"], code: str, inputs: dict[str, Any]

@@ -11,12 +11,11 @@ import asyncio
 import contextlib
 import logging
 import os
-import resource
 import selectors
 import signal
 import subprocess
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 log = logging.getLogger(__name__)
 
@@ -25,15 +24,16 @@ _CHUNK = 65536
 
 
 @dataclass(frozen=True, slots=True)
-class Confinement:
+class Job:
+    """One run of an already confined command line (isolation.launch) fed `payload` on stdin."""
+
     argv: list[str]
     payload: bytes
     cwd: str
     env: dict[str, str]
     wall_time_s: float
     stdout_cap: int
-    # (resource, soft, hard) set on the child from here; empty when the argv sets them itself (prlimit).
-    rlimits: list[tuple[int, int, int]] = field(default_factory=list)
+    pass_fds: tuple[int, ...] = ()  # the seccomp program for bwrap
 
 
 @dataclass(frozen=True, slots=True)
@@ -45,7 +45,7 @@ class Finished:
     overflow: bool
 
 
-def run(c: Confinement) -> Finished:
+def run(c: Job) -> Finished:
     """Run the child to the end, the deadline or the stdout cap, from any thread."""
     proc = subprocess.Popen(  # noqa: S603 - argv is ours; user code travels on stdin
         c.argv,
@@ -56,8 +56,8 @@ def run(c: Confinement) -> Finished:
         env=c.env,
         start_new_session=True,
         close_fds=True,
+        pass_fds=c.pass_fds,
     )
-    _limit(proc.pid, c)
     stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
     assert stdin and stdout and stderr  # noqa: S101 - all three are pipes
     deadline = time.monotonic() + c.wall_time_s
@@ -101,7 +101,7 @@ def run(c: Confinement) -> Finished:
     return Finished(bytes(out), bytes(err), returncode, timed_out, overflow)
 
 
-async def arun(c: Confinement) -> Finished:
+async def arun(c: Job) -> Finished:
     """`run` on the event loop."""
     proc = await asyncio.create_subprocess_exec(
         *c.argv,
@@ -112,8 +112,8 @@ async def arun(c: Confinement) -> Finished:
         env=c.env,
         start_new_session=True,
         close_fds=True,
+        pass_fds=c.pass_fds,
     )
-    _limit(proc.pid, c)
     stdin, stdout, stderr = proc.stdin, proc.stdout, proc.stderr
     assert stdin and stdout and stderr  # noqa: S101 - all three are pipes
     out, err = bytearray(), bytearray()
@@ -170,16 +170,6 @@ async def _reap(proc: asyncio.subprocess.Process, timeout_s: float = 5.0) -> int
         except TimeoutError:
             log.error("sandbox child %d: exit not seen %.0f s after SIGKILL", proc.pid, 2 * timeout_s)
             return -9
-
-
-def _limit(pid: int, c: Confinement) -> None:
-    # Only without the prlimit tool: the child reads its request before running any of it, so the
-    # limits are in place before user code, if not before the interpreter's own start-up.
-    try:
-        for which, soft, hard in c.rlimits:
-            resource.prlimit(pid, which, (soft, hard))
-    except ProcessLookupError:
-        pass
 
 
 def _kill_group(pid: int) -> None:

@@ -19,6 +19,19 @@ class SandboxError(OpenifyError):
         self.kind = kind
 
 
+class IsolationUnavailable(SandboxError):
+    """Untrusted code was to run, but bubblewrap isolation does not work on this server and weak isolation
+    was not allowed (OPENIFY_SANDBOX__ALLOW_WEAK)."""
+
+    message = (
+        "Code execution is disabled: this server cannot isolate untrusted code (bubblewrap is missing or does "
+        "not work). Install bubblewrap, or set OPENIFY_SANDBOX__ALLOW_WEAK=true to accept weak isolation."
+    )
+
+    def __init__(self, message: str | None = None) -> None:
+        super().__init__(message or self.message, kind="unavailable")
+
+
 class OutputLimitError(SandboxError):
     """A code node returned a value past one of Dify's output limits (depth, string length, number)."""
 

@@ -1,25 +1,16 @@
-"""The code-node sandbox: runs Python 3 or JavaScript `main(...)` in a separate, confined process.
+"""The code-node sandbox: runs Python 3 or JavaScript `main(...)` in a separate, isolated process.
 
-Layers, outermost first (each holds without the others; `Sandbox.isolation` says which this host has):
-- Process: a fresh process per call in its own session, cwd a fresh temp dir (removed afterwards), an
-  environment of PATH/HOME/TMPDIR/LANG only; wall time kills the whole process group (confined_process.py).
-- Network namespace (`unshare --net`, as root; `--map-root-user` otherwise, if the host allows): the
-  child has no interface but a down loopback, so no connection of any kind leaves it.
-- Own uid and no capabilities (root servers, setpriv): one unused uid per concurrent run, so RLIMIT_NPROC
-  bounds forks and threads, nothing owned by root can be written, and no signal reaches the server or
-  another run. Where the interpreter is out of other users' reach (e.g. under /root) the child keeps
-  CAP_DAC_READ_SEARCH alone, so reads stay possible and are limited by the layers below. The child also
-  gets SIGKILL if the server dies (pdeathsig).
-- rlimits (prlimit, applied by the child to itself): CPU seconds (SIGXCPU, then SIGKILL), address space,
-  no core files, 64 files, 32 processes, file size 0 (nothing can be written, so no native code can be
-  dropped and loaded; the temp dir serves as cwd and tempfile dir, read-only in effect).
-- In the child: Python installs an audit hook (sandbox_boot.py) refusing sockets, process creation,
-  signals, ctypes, rlimit changes and file access outside its temp dir (reads also under the interpreter
-  prefix and site-packages, so installed packages such as jieba import); node runs under its permission
-  model with reads allowed only in the temp dir (no child processes, workers, addons or writes), and
-  sandbox_boot.js hides `process`, `module` and `fetch` and gives a `require` without network modules.
-- Output: stdout capped at max_output_bytes while read; the result must be a JSON object, within Dify's
-  depth, string and number limits (output_limits.py).
+The boundary is `isolation.py` (bubblewrap namespaces, a seccomp filter, no capabilities, rlimits): a fresh
+process per call sees a read-only minimal root, the interpreter, its own temp dir (its cwd, removed
+afterwards) and nothing of the server (no data directory, no server process, no environment, no network).
+As root each concurrent run gets an unused uid of its own (`_UidPool`), so RLIMIT_NPROC bounds its forks
+and threads. Without bubblewrap, code nodes refuse to run unless OPENIFY_SANDBOX__ALLOW_WEAK is set.
+
+Inside, as defence in depth: Python installs an audit hook (sandbox_boot.py) refusing sockets, process
+creation, signals, ctypes and file access outside its temp dir; node runs under its permission model with
+reads allowed only in the temp dir, and sandbox_boot.js hides `process`, `module` and `fetch`.
+Output: stdout capped at max_output_bytes while read; the result must be a JSON object, within Dify's
+depth, string and number limits (output_limits.py).
 """
 
 from __future__ import annotations
@@ -27,7 +18,6 @@ from __future__ import annotations
 import json
 import marshal
 import os
-import resource
 import shutil
 import signal
 import site
@@ -43,8 +33,9 @@ from types import CodeType
 from typing import Any, Literal
 
 from openify.security import confined_process
-from openify.security.confined_process import Confinement, Finished
+from openify.security.confined_process import Finished, Job
 from openify.security.errors import SandboxError
+from openify.security.isolation import Confinement, IsolationLevel, isolation_level, launch
 from openify.security.output_limits import check_output
 from openify.settings import SandboxSettings
 
@@ -54,28 +45,18 @@ Language = Literal["python3", "javascript"]
 
 _HERE = Path(__file__).resolve().parent
 _NODE_HEADROOM_MB = 1024  # V8 reserves ~800 MB of address space before running anything
-_FILES = 64
 _UID_RANGE = 1000
 _PYTHON_LOADER = (
     "import marshal,sys;c,r=marshal.loads(sys.stdin.buffer.read());g={'__name__':'sandbox_boot'};exec(c,g);g['boot'](r)"
 )
-_PRLIMIT_NAMES = {
-    resource.RLIMIT_CPU: "cpu",
-    resource.RLIMIT_AS: "as",
-    resource.RLIMIT_CORE: "core",
-    resource.RLIMIT_FSIZE: "fsize",
-    resource.RLIMIT_NOFILE: "nofile",
-    resource.RLIMIT_NPROC: "nproc",
-}
 
 
 @dataclass(frozen=True, slots=True)
 class _Launch:
-    argv: list[str]
+    confinement: Confinement
     payload: bytes
     tmp: str
     uid: int | None
-    rlimits: list[tuple[int, int, int]]
 
 
 class _UidPool:
@@ -106,15 +87,6 @@ def _pool(base: int) -> _UidPool:
         return _POOLS.setdefault(base, _UidPool(base))
 
 
-def _usable_by_others(path: str) -> bool:
-    """Whether another uid could read or run `path`: readable or executable by others, every parent searchable."""
-    p = Path(os.path.realpath(path))
-    try:
-        return bool(p.stat().st_mode & 0o005) and all(parent.stat().st_mode & 0o001 for parent in p.parents)
-    except OSError:
-        return False
-
-
 class Sandbox:
     """Runs code-node code under `limits`; safe to share between threads and event loops."""
 
@@ -126,30 +98,28 @@ class Sandbox:
     # --- public ---------------------------------------------------------------------------------------
     def run(self, language: Language, code: str, inputs: dict[str, Any]) -> dict[str, Any]:
         """Run `main(**inputs)` (JavaScript: `main(inputs)`) and return its dict; raise SandboxError."""
-        launch = self._prepare(language, code, inputs)
+        prepared = self._prepare(language, code, inputs)
         try:
-            return self._interpret(language, confined_process.run(self._confinement(launch)))
+            with launch(prepared.confinement) as ready:
+                done = confined_process.run(self._job(prepared, ready.argv, ready.pass_fds))
+            return self._interpret(language, done)
         finally:
-            self._cleanup(launch)
+            self._cleanup(prepared)
 
     async def arun(self, language: Language, code: str, inputs: dict[str, Any]) -> dict[str, Any]:
         """`run` without blocking the event loop."""
-        launch = self._prepare(language, code, inputs)
+        prepared = self._prepare(language, code, inputs)
         try:
-            return self._interpret(language, await confined_process.arun(self._confinement(launch)))
+            with launch(prepared.confinement) as ready:
+                done = await confined_process.arun(self._job(prepared, ready.argv, ready.pass_fds))
+            return self._interpret(language, done)
         finally:
-            self._cleanup(launch)
+            self._cleanup(prepared)
 
-    @cached_property
-    def isolation(self) -> dict[str, bool]:
-        """Which kernel layers this server can use (see the module docstring)."""
-        return {
-            "network_namespace": bool(self._unshare),
-            "rlimits": True,
-            "die_with_server": self._setpriv is not None,
-            "own_uid": self._drops_uid,
-            "node_permission_model": self._node is not None and self._node_permission_flag is not None,
-        }
+    @property
+    def isolation(self) -> IsolationLevel:
+        """The isolation this server gives code nodes (see isolation.py)."""
+        return isolation_level(self.limits)
 
     # --- preparing ------------------------------------------------------------------------------------
     def _prepare(self, language: Language, code: str, inputs: dict[str, Any]) -> _Launch:
@@ -165,94 +135,70 @@ class Sandbox:
                 kind="unavailable",
             )
         tmp = tempfile.mkdtemp(prefix="openify-code-")
+        uid: int | None = None
         try:
-            uid = self._uids.take() if self._drops_uid else None
-            if uid is not None:
+            if self._root:
+                uid = self._uids.take()
                 os.chown(tmp, uid, uid)
             if language == "python3":
-                rlimits = self._rlimits(self.limits.memory_mb)
-                argv, payload = self._python_argv(uid, rlimits), self._python_request(request, tmp)
+                argv = [sys.executable, "-I", "-S", "-B", "-c", _PYTHON_LOADER]
+                memory_mb, ro_paths = self.limits.memory_mb, self._read_roots
+                payload = self._python_request(request, tmp)
             else:
-                rlimits = self._rlimits(self.limits.memory_mb + _NODE_HEADROOM_MB)
-                argv, payload = self._node_argv(tmp, uid, rlimits), request.encode()
+                argv = self._node_argv(tmp)
+                memory_mb, ro_paths = self.limits.memory_mb + _NODE_HEADROOM_MB, self._node_roots
+                payload = request.encode()
+            confinement = Confinement(
+                argv=argv,
+                cwd=Path(tmp),
+                env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": tmp, "TMPDIR": tmp, "LANG": "C.UTF-8"},
+                ro_paths=[Path(p) for p in ro_paths],
+                memory_mb=memory_mb,
+                cpu_time_s=self.limits.cpu_time_s,
+                max_processes=self.limits.max_processes,
+                max_open_files=self.limits.max_open_files,
+                max_file_bytes=0,  # nothing can be written, so no native code can be dropped and loaded
+                uid=uid,
+                bwrap_path=self.limits.bwrap_path,
+                allow_weak=self.limits.allow_weak,
+            )
         except BaseException:
-            shutil.rmtree(tmp, ignore_errors=True)
+            self._cleanup_parts(tmp, uid)
             raise
-        return _Launch(argv=argv, payload=payload, tmp=tmp, uid=uid, rlimits=rlimits)
+        return _Launch(confinement=confinement, payload=payload, tmp=tmp, uid=uid)
 
     def _python_request(self, request_json: str, tmp: str) -> bytes:
         # Plain JSON types only (the round trip drops subclasses), marshalled: the child then needs no json.
         request = json.loads(request_json) | {"tmp": tmp, "read_roots": self._read_roots, "path": self._site_path}
         return marshal.dumps((self._python_boot, request))
 
-    def _rlimits(self, memory_mb: int) -> list[tuple[int, int, int]]:
-        cpu, memory = self.limits.cpu_time_s, memory_mb * 1024 * 1024
-        nproc = self.limits.max_processes
-        return [
-            (resource.RLIMIT_CPU, cpu, cpu + 1),  # SIGXCPU first, SIGKILL a second later
-            (resource.RLIMIT_AS, memory, memory),
-            (resource.RLIMIT_CORE, 0, 0),
-            (resource.RLIMIT_FSIZE, 0, 0),
-            (resource.RLIMIT_NOFILE, _FILES, _FILES),
-            (resource.RLIMIT_NPROC, nproc, nproc),
-        ]
-
-    def _prefix(self, uid: int | None, rlimits: list[tuple[int, int, int]], keep_reads: bool) -> list[str]:
-        """unshare, then prlimit, then setpriv: each execs the next, so the child keeps one pid throughout."""
-        cmd: list[str] = [*self._unshare, "--"] if self._unshare else []
-        if self._prlimit:
-            cmd += [self._prlimit, *(f"--{_PRLIMIT_NAMES[w]}={soft}:{hard}" for w, soft, hard in rlimits), "--"]
-        if self._setpriv:
-            # pdeathsig: a child outlives neither the server nor the thread waiting for it.
-            cmd += [self._setpriv, "--pdeathsig=SIGKILL"]
-            if uid is not None:
-                cmd += [f"--reuid={uid}", f"--regid={uid}", "--clear-groups"]
-            if self._root:
-                # Where the executable is out of other users' reach (e.g. under /root), the child keeps
-                # CAP_DAC_READ_SEARCH alone: reads go on as before (the audit hook or node's permission model
-                # limits them) while writes, signals and the process count are the kernel's business.
-                keep = ",+dac_read_search" if keep_reads and uid is not None else ""
-                cmd += [f"--inh-caps=-all{keep}", f"--bounding-set=-all{keep}"]
-                cmd += [f"--ambient-caps=-all{keep}"] if keep else []
-            cmd += ["--no-new-privs", "--"]
-        return cmd
-
-    def _python_argv(self, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
-        python = [sys.executable, "-I", "-S", "-B", "-c", _PYTHON_LOADER]
-        return [*self._prefix(uid, rlimits, self._python_keeps_reads), *python]
-
-    def _node_argv(self, tmp: str, uid: int | None, rlimits: list[tuple[int, int, int]]) -> list[str]:
+    def _node_argv(self, tmp: str) -> list[str]:
         assert self._node is not None  # noqa: S101 - checked by the caller
         flags = [f"--max-old-space-size={self.limits.memory_mb}", "--no-warnings", "--disable-proto=delete"]
         if self._node_permission_flag:
             flags += [self._node_permission_flag, f"--allow-fs-read={tmp}/"]
-        prefix = self._prefix(uid, rlimits, not _usable_by_others(self._node))
-        return [*prefix, self._node, *flags, "-e", self._node_boot]
-
-    @cached_property
-    def _python_keeps_reads(self) -> bool:
-        return not all(_usable_by_others(p) for p in (sys.executable, os.__file__, *self._site_path))
-
-    @property
-    def _drops_uid(self) -> bool:
-        return self._root and self._setpriv is not None
+        return [self._node, *flags, "-e", self._node_boot]
 
     # --- running --------------------------------------------------------------------------------------
-    def _confinement(self, launch: _Launch) -> Confinement:
-        return Confinement(
-            argv=launch.argv,
-            payload=launch.payload,
-            cwd=launch.tmp,
-            env={"PATH": "/usr/local/bin:/usr/bin:/bin", "HOME": launch.tmp, "TMPDIR": launch.tmp, "LANG": "C.UTF-8"},
+    def _job(self, prepared: _Launch, argv: list[str], pass_fds: tuple[int, ...]) -> Job:
+        c = prepared.confinement
+        return Job(
+            argv=argv,
+            payload=prepared.payload,
+            cwd=prepared.tmp,
+            env=dict(c.env),
             wall_time_s=self.limits.wall_time_s,
             stdout_cap=self.limits.max_output_bytes + 64,  # room for the {"ok": true, "result": ...} envelope
-            rlimits=[] if self._prlimit else launch.rlimits,
+            pass_fds=pass_fds,
         )
 
-    def _cleanup(self, launch: _Launch) -> None:
-        shutil.rmtree(launch.tmp, ignore_errors=True)
-        if launch.uid is not None:
-            self._uids.give(launch.uid)
+    def _cleanup(self, prepared: _Launch) -> None:
+        self._cleanup_parts(prepared.tmp, prepared.uid)
+
+    def _cleanup_parts(self, tmp: str, uid: int | None) -> None:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if uid is not None:
+            self._uids.give(uid)
 
     # --- interpreting ---------------------------------------------------------------------------------
     def _interpret(self, language: Language, done: Finished) -> dict[str, Any]:
@@ -291,26 +237,6 @@ class Sandbox:
 
     # --- environment probes (cached per instance) -----------------------------------------------------
     @cached_property
-    def _unshare(self) -> list[str] | None:
-        exe = shutil.which("unshare")
-        if exe is None:
-            return None
-        cmd = [exe, "--net"] if self._root else [exe, "--map-root-user", "--net"]
-        try:
-            ok = subprocess.run([*cmd, "--", "true"], capture_output=True, timeout=10, check=False).returncode == 0  # noqa: S603
-        except (OSError, subprocess.TimeoutExpired):
-            ok = False
-        return cmd if ok else None
-
-    @cached_property
-    def _setpriv(self) -> str | None:
-        return shutil.which("setpriv")
-
-    @cached_property
-    def _prlimit(self) -> str | None:
-        return shutil.which("prlimit")
-
-    @cached_property
     def _node(self) -> str | None:
         found = shutil.which(self.limits.node_path)
         return os.path.realpath(found) if found else None
@@ -346,6 +272,13 @@ class Sandbox:
         prefixes = {sys.prefix, sys.base_prefix, sys.exec_prefix, sys.base_exec_prefix}
         roots = [os.path.realpath(p) for p in prefixes] + self._site_path + ["/usr/share/zoneinfo"]
         return [r for r in dict.fromkeys(roots) if r not in ("/", "")]
+
+    @cached_property
+    def _node_roots(self) -> list[str]:
+        # A node outside /usr (nvm, /opt) is bound with its install prefix.
+        assert self._node is not None  # noqa: S101 - checked by the caller
+        prefix = os.path.dirname(os.path.dirname(self._node))
+        return [] if prefix.startswith("/usr") else [prefix]
 
 
 def _parse(stdout: bytes) -> dict[str, Any] | None:

@@ -113,7 +113,8 @@ class Services:
 
     def start(self) -> None:
         """Connections and migrations: run in the server's lifespan, never at import."""
-        self.settings.data_dir.mkdir(parents=True, exist_ok=True)
+        # 0700: the SQLite file, uploads and keys are the server's alone (other local users, untrusted code).
+        self.settings.data_dir.mkdir(mode=0o700, parents=True, exist_ok=True)
         self.db.upgrade()
         # Turns and runs left `running` by a server process that is gone end as errors, never left open.
         self.instances.start()

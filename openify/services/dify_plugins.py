@@ -98,6 +98,7 @@ class DifyPluginService:
             row.status, row.progress, row.version = "installed", "installed", plugin.version
             row.root, row.declarations = str(plugin.root), plugin.declarations
             ctx.finish(s)
+        self.source.store.forget()
         if old_root and old_root != str(plugin.root):
             shutil.rmtree(old_root, ignore_errors=True)  # the version it replaced
 
@@ -126,6 +127,7 @@ class DifyPluginService:
                 raise DifyPluginNotFound(f"Dify plugin {plugin_key} is not installed")
             root = row.root
             s.delete(row)
+        self.source.store.forget()
         if root:
             plugin_root = Path(root)
             await self.source.runtime.stop_plugin(f"{plugin_key}:{plugin_root.name}")

@@ -36,7 +36,7 @@ def make_engine(url: str) -> Engine:
     if url.startswith("sqlite"):
         path = url.split("///", 1)[-1]
         if path and path != ":memory:":
-            Path(path).parent.mkdir(parents=True, exist_ok=True)
+            Path(path).parent.mkdir(mode=0o700, parents=True, exist_ok=True)  # the data directory: ours alone
         engine = create_engine(
             url,
             connect_args={"check_same_thread": False, "timeout": 30},

@@ -15,6 +15,7 @@ from typing import Any
 import pytest
 
 from openify.security.errors import OutputLimitError
+from openify.security.isolation import IsolationLevel
 from openify.security.sandbox import Language, Sandbox, SandboxError
 from openify.settings import SandboxSettings
 
@@ -207,7 +208,7 @@ def test_node_http_is_refused(sandbox: Sandbox, listener: int) -> None:
 @pytest.mark.skipif(os.geteuid() != 0, reason="kernel layers need root here")
 @pytest.mark.parametrize("language", ["python3", pytest.param("javascript", marks=needs_node)])
 def test_root_server_runs_code_under_its_own_uid(sandbox: Sandbox, language: Language) -> None:
-    assert sandbox.isolation["network_namespace"] and sandbox.isolation["own_uid"]
+    assert sandbox.isolation == IsolationLevel.BUBBLEWRAP
     py = "def main():\n    return {'uid': __import__('os').getuid()}"
     js = "function main() { return {uid: require('fs').statSync('.').uid}; }"  # its temp dir is chowned to it
     uid = sandbox.run(language, py if language == "python3" else js, {})["uid"]
@@ -249,7 +250,7 @@ def test_python_environment_is_scrubbed(sandbox: Sandbox) -> None:
         env = sandbox.run("python3", code, {})["env"]
     finally:
         del os.environ["OPENIFY_TEST_SECRET"]  # noqa: TID251
-    assert "OPENIFY_TEST_SECRET" not in env and set(env) <= {"PATH", "HOME", "TMPDIR", "LANG", "LC_CTYPE"}
+    assert "OPENIFY_TEST_SECRET" not in env and set(env) <= {"PATH", "HOME", "TMPDIR", "LANG", "LC_CTYPE", "PWD"}
 
 
 def test_python_can_read_its_own_tmp_dir_which_is_removed_after(sandbox: Sandbox) -> None:

@@ -29,7 +29,7 @@ def plugin_source(context: ToolSourceContext) -> DifyPluginSource:
     store = DifyPluginStore(db, context.settings.data_dir)
     runtime = PluginRuntime(
         BackwardsInvocations(context.host, store),
-        confined_spawner(config.memory_mb),
+        confined_spawner(context.settings),
         start_timeout_s=config.start_timeout_s,
         invoke_timeout_s=config.invoke_timeout_s,
         idle_stop_s=config.idle_stop_s,

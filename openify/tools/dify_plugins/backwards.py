@@ -187,7 +187,7 @@ class BackwardsInvocations:
             yield {"data": "ok"}
         elif opt == "exist":
             exists = await asyncio.to_thread(self._store.storage_get, plugin, key) is not None
-            yield {"data": "true" if exists else "false"}
+            yield {"data": exists}  # the SDK returns data["data"] as its bool
         else:
             raise BackwardsDenied(f"unknown storage operation {opt!r}")
 

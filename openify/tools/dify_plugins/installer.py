@@ -102,6 +102,7 @@ def find_python(configured: str | None) -> Path:
         pyenv = Path(os.path.expanduser("~/.pyenv/versions"))
         if pyenv.is_dir():
             candidates += [str(p / "bin" / "python") for p in sorted(pyenv.glob("3.1[2-9]*"), reverse=True)]
+        candidates += _uv_pythons()  # `uv python install 3.12` puts one where PATH may not reach
     for candidate in candidates:
         if _python_version(candidate) >= (3, 12):
             return Path(candidate)
@@ -110,6 +111,19 @@ def find_python(configured: str | None) -> Path:
     raise DifyPluginInstallError(
         "Dify plugins need Python >= 3.12 and none was found: set OPENIFY_PLUGINS__PYTHON (see README, 'Dify plugins')"
     )
+
+
+def _uv_pythons() -> list[str]:
+    uv = _uv()
+    if uv is None:
+        return []
+    try:
+        found = subprocess.run(  # noqa: S603 - uv's own lookup, no shell
+            [uv, "python", "find", "--no-project", ">=3.12"], capture_output=True, text=True, timeout=20
+        )
+    except (OSError, subprocess.SubprocessError):
+        return []
+    return [found.stdout.strip()] if found.returncode == 0 and found.stdout.strip() else []
 
 
 def _python_version(python: str) -> tuple[int, int]:

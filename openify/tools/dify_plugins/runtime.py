@@ -1,10 +1,22 @@
 """Dify plugin processes: started on first use, kept warm, multiplexed by session id, restarted when they die,
 stopped when idle. What the Go daemon's local runtime does, inside the server's event loop.
+
+The ~10 s stall of the protocol digest. A host that waits for the pipe to be readable (select/poll) and then
+reads ONE line from a buffered reader stalls whenever the plugin wrote several lines at once (an `invoke` line
+and what follows it): the rest sits in the host's own buffer, the pipe is no longer readable, and nothing
+happens until the plugin's next heartbeat (`HEARTBEAT_INTERVAL`, 10 s) makes it readable again. Measured with
+such a host on the `everything` test plugin: every round 10.0 s (20.0 s when two heartbeats passed). The
+SDK's order (it writes `invoke` before registering its reader, `core/runtime.py`) is not what stalls: 160
+backwards calls answered at once, 16 at a time, never lost one. The Go daemon reads stdout in a loop that
+handles every buffered line (bufio.Scanner); so does `_read` here (asyncio's `readline` drains the buffer
+line by line before waiting on the pipe again), and backwards calls are answered as soon as they are read,
+with no fixed pause. tests/tools/dify_plugins/test_agent_strategy.py holds every warm round under 2 s.
 """
 
 from __future__ import annotations
 
 import asyncio
+import collections
 import contextlib
 import logging
 import time
@@ -67,6 +79,7 @@ class PluginProcess:
         self.last_heard = time.monotonic()
         self.dead = False
         self._reader = asyncio.create_task(self._read(), name=f"dify-plugin-{plugin.key}")
+        self._stderr_tail: collections.deque[str] = collections.deque(maxlen=8)  # why a start failed
         self._stderr = asyncio.create_task(self._drain_stderr())
 
     @property
@@ -201,12 +214,19 @@ class PluginProcess:
             return
         with contextlib.suppress(Exception):
             while line := await stderr.readline():
-                log.debug("Dify plugin %s stderr: %s", self.plugin.key, line.decode(errors="replace").rstrip())
+                text = line.decode(errors="replace").rstrip()
+                self._stderr_tail.append(text)
+                log.debug("Dify plugin %s stderr: %s", self.plugin.key, text)
 
     async def _died(self) -> None:
         self.dead = True
         if not self._declared.done():
-            self._declared.set_exception(PluginUnavailable(f"Dify plugin {self.plugin.key} exited while starting"))
+            with contextlib.suppress(TimeoutError):  # its last words say why
+                await asyncio.wait_for(asyncio.shield(self._stderr), timeout=1.0)
+            why = " | ".join(list(self._stderr_tail)[-3:])[-600:]
+            self._declared.set_exception(
+                PluginUnavailable(f"Dify plugin {self.plugin.key} exited while starting: {why or 'no output'}")
+            )
             self._declared.exception()  # retrieved: no "never retrieved" warning when nobody waits
         code = await self._proc.wait()
         for sid, queue in list(self._sessions.items()):
@@ -259,13 +279,26 @@ class PluginRuntime:
             if proc is not None and not proc.dead:
                 return proc
             argv, cwd, env = plugin_command(plugin, self._env)
-            started = await self._spawn(argv, cwd, env, plugin)
-            proc = PluginProcess(plugin, started, self._backwards)
-            await proc.wait_ready(self.start_timeout_s)
-            self._procs[key] = proc
+            for attempt in (1, 2):
+                try:
+                    started = await self._spawn(argv, cwd, env, plugin)
+                    fresh = PluginProcess(plugin, started, self._backwards)
+                    await fresh.wait_ready(self.start_timeout_s)
+                    break
+                except OpenifyError as e:  # IsolationUnavailable: no bubblewrap and weak isolation not allowed
+                    if not isinstance(e, PluginUnavailable):
+                        raise PluginUnavailable(f"Dify plugin {plugin.key} cannot run: {e.detail}") from e
+                    if attempt == 2:
+                        raise
+                except OSError as e:
+                    if attempt == 2:
+                        raise PluginUnavailable(f"Dify plugin {plugin.key} could not start: {e}") from e
+                # One more try: bubblewrap's namespace setup fails now and then under load (RTM_NEWADDR).
+                log.warning("Dify plugin %s failed to start; trying once more", plugin.key)
+            self._procs[key] = fresh
             if id(loop) not in self._reapers or self._reapers[id(loop)].done():
                 self._reapers[id(loop)] = asyncio.create_task(self._reap())
-            return proc
+            return fresh
 
     async def invoke(
         self,

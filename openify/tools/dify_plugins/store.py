@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import json
 import secrets
+import time
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -18,16 +19,30 @@ from openify.storage.tables import DifyPlugin, DifyPluginCredential, DifyPluginS
 from openify.storage.tables.base import utcnow
 from openify.tools.dify_plugins.installer import InstalledPlugin, load_installed
 
+_TTL_S = 1.0
+
 
 class DifyPluginStore:
     def __init__(self, db: Database, data_dir: Path) -> None:
         self._db, self._blobs = db, BlobStore(data_dir / "blobs")
         self._key: Fernet | None = None
         self._installed: dict[str, tuple[str, InstalledPlugin]] = {}  # key -> (root, loaded), a read cache
+        # Every tool call looks its plugin and credentials up: both are read at most once per `_TTL_S` (other
+        # server processes see an install, an uninstall or new credentials that much later; this one at once).
+        self._listed: tuple[float, list[InstalledPlugin]] | None = None
+        self._secrets: dict[str, tuple[float, dict[str, Any]]] = {}
+
+    def forget(self) -> None:
+        """Drop the read caches (after an install, an uninstall or new credentials)."""
+        self._listed = None
+        self._secrets.clear()
 
     # --- installed plugins ------------------------------------------------------------------------
     def installed(self) -> list[InstalledPlugin]:
         """Every installed plugin (status `installed`), one per `author/name`."""
+        listed = self._listed
+        if listed is not None and time.monotonic() - listed[0] < _TTL_S:
+            return listed[1]
         with self._db.session() as s:
             rows = s.execute(
                 select(DifyPlugin.plugin_key, DifyPlugin.root).where(DifyPlugin.status == "installed")
@@ -44,6 +59,7 @@ class DifyPluginStore:
                 continue  # its folder is gone: not runnable
             self._installed[key] = (str(root), plugin)
             out.append(plugin)
+        self._listed = (time.monotonic(), out)
         return out
 
     def find(self, plugin_key: str) -> InstalledPlugin | None:
@@ -66,19 +82,26 @@ class DifyPluginStore:
                 s.add(DifyPluginCredential(provider=provider, secret=token))
             else:
                 row.secret = token
+        self._secrets.pop(provider, None)
 
     def credentials(self, provider: str) -> dict[str, Any]:
         """The stored credentials of `provider` (`author/name/provider`), {} when none are stored."""
+        cached = self._secrets.get(provider)
+        if cached is not None and time.monotonic() - cached[0] < _TTL_S:
+            return cached[1]
         with self._db.session() as s:
             row = s.get(DifyPluginCredential, provider)
             token = row.secret if row is not None else None
         if token is None:
+            self._secrets[provider] = (time.monotonic(), {})
             return {}
         try:
             value = json.loads(self._fernet.decrypt(token))
         except InvalidToken:
             return {}  # the key file was replaced: the credentials must be entered again
-        return value if isinstance(value, dict) else {}
+        found = value if isinstance(value, dict) else {}
+        self._secrets[provider] = (time.monotonic(), found)
+        return found
 
     def credential_names(self) -> dict[str, bool]:
         """Providers with stored credentials (names only: values are never shown again)."""

@@ -61,3 +61,4 @@ def adopt(services: Services, *plugins: InstalledPlugin) -> None:
                     declarations=p.declarations,
                 )
             )
+    services.dify_plugins.source.store.forget()
