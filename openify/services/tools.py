@@ -8,7 +8,7 @@ from __future__ import annotations
 import asyncio
 import re
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
@@ -60,7 +60,7 @@ def plugin_id_of(provider_id: str) -> str:
 class ServerToolHost:
     """What tool sources get from the server: its models and the files tools are given."""
 
-    def __init__(self, models: ModelResolver, read: Any) -> None:
+    def __init__(self, models: ModelResolver, read: Callable[[Mapping[str, Any]], Awaitable[bytes]]) -> None:
         self._models, self._read = models, read
 
     @property
@@ -68,8 +68,7 @@ class ServerToolHost:
         return self._models
 
     async def read_file(self, file: Mapping[str, Any]) -> bytes:
-        data: bytes = await self._read(file)
-        return data
+        return await self._read(file)
 
 
 @dataclass(frozen=True, slots=True)
