@@ -224,7 +224,7 @@ async def test_tool_node_system_inputs_reach_the_tool_call() -> None:
 async def test_malformed_tool_nodes_fail_with_a_clear_error() -> None:
     out = await run_dsl(workflow({"provider_type": "builtin", "tool_parameters": ["not", "a", "map"]}), ports=ports())
     assert out.nodes["tool"].error == "The tool node names no provider_id or tool_name."
-    data = {"provider_id": "time", "provider_type": "teleport", "tool_name": "weekday"}
+    data: dict[str, Any] = {"provider_id": "time", "provider_type": "teleport", "tool_name": "weekday"}
     out = await run_dsl(workflow(data), ports=ports())
     assert out.nodes["tool"].error == "Unknown tool provider type 'teleport'"
     data = {"provider_id": "time", "provider_type": "builtin", "tool_name": "weekday", "tool_parameters": [1]}
