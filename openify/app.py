@@ -13,7 +13,7 @@ from openify import __version__, tokens
 from openify.api import errors
 from openify.api.body_limit import BodyLimit, body_limits
 from openify.api.query import QueryCleaner
-from openify.api.routes import console, file_links, health, service_routers
+from openify.api.routes import console, dify_plugins, file_links, health, service_routers
 from openify.plugins import build_registries
 from openify.security.isolation import report as isolation_report
 from openify.services.container import Services
@@ -46,6 +46,7 @@ def create_app(settings: Settings) -> FastAPI:
             await services.following.close()
             await services.stops.close()
             await services.models.aclose()
+            await services.dify_plugins.source.runtime.close()  # plugin processes this loop started
             services.stop()
 
     app = FastAPI(
@@ -63,5 +64,7 @@ def create_app(settings: Settings) -> FastAPI:
             app.include_router(router, prefix=prefix, include_in_schema=prefix == "/v1")
     app.include_router(health.router, include_in_schema=False)  # /health at the root too, for probes
     app.include_router(console.router)
+    app.include_router(dify_plugins.console)
+    app.include_router(dify_plugins.files)  # where Dify plugins upload the files they make (signed URLs)
     app.include_router(file_links.router)  # signed file links live at the root, as Dify's /files blueprint
     return app

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import asyncio
 import atexit
 import json
 import logging
@@ -74,7 +75,23 @@ def cmd_app_import(args: argparse.Namespace) -> int:
     out: dict[str, Any] = {"app_id": app.id, "api_key": token}
     if warnings:
         out["warnings"] = warnings
+
+    async def plugins() -> None:  # one loop for checking and installing: plugin processes belong to it
+        missing = await services.tools.missing_for_app(app)
+        if missing and args.install_missing:
+            out["installed"] = [
+                {"source": src, "error": err} for src, err in await services.tools.install_missing(missing)
+            ]
+            missing = await services.tools.missing_for_app(app)
+        if missing:
+            out["missing_plugins"] = [m.as_dict() for m in missing]
+
+    asyncio.run(plugins())
     _print(out)
+    for m in out.get("missing_plugins") or []:
+        where = f"{m['provider']}/{m['name']}"
+        hint = f": {m['install']}" if m["install"] else ""
+        sys.stderr.write(f"missing {m['kind'].replace('_', ' ')} {where}{hint}\n")
     return 0
 
 
@@ -115,6 +132,53 @@ def cmd_key_revoke(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_plugin_install(args: argparse.Namespace) -> int:
+    """Queue the install, work it here (the job runner of this process), print its progress, wait for the end."""
+    import time
+
+    services = _services(_settings(args))
+    try:
+        row = services.dify_plugins.install(args.source)
+        seen = ""
+        while row["status"] == "installing":
+            if row["progress"] != seen:
+                seen = row["progress"]
+                sys.stderr.write(f"{row['plugin_id']}: {seen}\n")
+            time.sleep(0.2)
+            row = services.dify_plugins.get(row["plugin_id"])
+        _print(row)
+        return 0 if row["status"] == "installed" else 2
+    finally:
+        services.stop()
+
+
+def cmd_plugin_list(args: argparse.Namespace) -> int:
+    for row in _services(_settings(args)).dify_plugins.list():
+        _print(row)
+    return 0
+
+
+def cmd_plugin_uninstall(args: argparse.Namespace) -> int:
+    import asyncio
+
+    asyncio.run(_services(_settings(args)).dify_plugins.uninstall(args.plugin_id))
+    _print({"result": "success"})
+    return 0
+
+
+def cmd_plugin_credentials(args: argparse.Namespace) -> int:
+    import asyncio
+
+    values: dict[str, str] = {}
+    for pair in args.values:
+        name, sep, value = pair.partition("=")
+        if not sep or not name:
+            raise OpenifyError(f"expected key=value, got {pair!r}")
+        values[name] = value
+    _print(asyncio.run(_services(_settings(args)).dify_plugins.set_credentials(args.provider, values)))
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("--data-dir", help="data directory (default ./.openify, or OPENIFY_DATA_DIR)")
@@ -133,6 +197,7 @@ def build_parser() -> argparse.ArgumentParser:
     app = sub.add_parser("app", help="apps").add_subparsers(dest="app_command", required=True)
     imp = app.add_parser("import", parents=[common], help="create an app from a Dify DSL file")
     imp.add_argument("file")
+    imp.add_argument("--install-missing", action="store_true", help="install the Dify plugins the app needs")
     imp.set_defaults(func=cmd_app_import)
     exp = app.add_parser("export", parents=[common], help="print an app as DSL YAML")
     exp.add_argument("app_id")
@@ -157,6 +222,19 @@ def build_parser() -> argparse.ArgumentParser:
     kr = key.add_parser("revoke", parents=[common], help="revoke a key, by token or id")
     kr.add_argument("key")
     kr.set_defaults(func=cmd_key_revoke)
+
+    plugin = sub.add_parser("plugin", help="Dify plugins").add_subparsers(dest="plugin_command", required=True)
+    pi = plugin.add_parser("install", parents=[common], help="install a .difypkg, a folder or author/name:version")
+    pi.add_argument("source")
+    pi.set_defaults(func=cmd_plugin_install)
+    plugin.add_parser("list", parents=[common], help="list Dify plugins").set_defaults(func=cmd_plugin_list)
+    pu = plugin.add_parser("uninstall", parents=[common], help="uninstall a Dify plugin (author/name)")
+    pu.add_argument("plugin_id")
+    pu.set_defaults(func=cmd_plugin_uninstall)
+    pc = plugin.add_parser("credentials", parents=[common], help="store a tool provider's credentials")
+    pc.add_argument("provider", help="author/name/provider, e.g. langgenius/tavily/tavily")
+    pc.add_argument("values", nargs="+", metavar="KEY=VALUE")
+    pc.set_defaults(func=cmd_plugin_credentials)
     return p
 
 

@@ -21,6 +21,7 @@ BUILTINS: list[str] = [
     "openify.knowledge.plugins",
     "openify.jobs.plugins",
     "openify.tools.plugins",
+    "openify.tools.dify_plugins",
 ]
 
 

@@ -24,7 +24,7 @@ if TYPE_CHECKING:
         TextToSpeechProviderFactory,
     )
     from openify.tools.agent_tools import AgentToolFactory
-    from openify.tools.base import ToolSourceFactory
+    from openify.tools.base import AgentStrategiesFactory, ToolSourceFactory
 
 T = TypeVar("T")
 
@@ -94,3 +94,7 @@ class Registries:
     tools: Registry[AgentToolFactory] = field(default_factory=lambda: Registry("tool"))
     # Tool sources by Dify provider_type (builtin, plugin, mcp, api, workflow): openify/tools/base.py
     tool_sources: Registry[ToolSourceFactory] = field(default_factory=lambda: Registry("tool provider type"))
+    # Agent strategies (Dify agent-strategy plugins) by source name (`plugin`): openify/tools/base.py
+    agent_strategy_sources: Registry[AgentStrategiesFactory] = field(
+        default_factory=lambda: Registry("agent strategy source")
+    )

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 
 from pydantic import AliasChoices, BaseModel, Field, SecretStr, field_validator, model_validator
@@ -106,6 +107,34 @@ class ExtractionSettings(BaseModel):
     max_text_chars: int = Field(default=20_000_000, ge=1, description="Most characters of text one document may give.")
 
 
+# Proxy and CA variables of the server's environment that Dify plugin installs and processes need to reach PyPI and
+# the APIs they call: plugins get these and nothing else of the server's environment (no secrets).
+_PASSED_TO_DIFY_PLUGINS = (
+    "SSL_CERT_FILE", "SSL_CERT_DIR", "HTTP_PROXY", "HTTPS_PROXY", "NO_PROXY", "http_proxy", "https_proxy", "no_proxy",
+    "PIP_INDEX_URL", "PIP_FIND_LINKS", "UV_INDEX_URL",
+)  # fmt: skip
+
+
+class DifyPluginSettings(BaseModel):
+    # `OPENIFY_PLUGINS` already names Openify's own extension modules, hence `OPENIFY_DIFY_PLUGINS__*` here.
+    python: str | None = Field(
+        default=None, description="Python >= 3.12 for Dify plugins (default: python3.13/3.12 on PATH, then pyenv)."
+    )
+    marketplace_url: str = Field(
+        default="https://marketplace.dify.ai", description="Dify marketplace that `author/name:version` ids come from."
+    )
+    marketplace_timeout_s: float = Field(default=10.0, gt=0, description="Timeout of marketplace downloads, seconds.")
+    install_timeout_s: float = Field(default=900.0, gt=0, description="Time a plugin's dependency install may take.")
+    start_timeout_s: float = Field(default=30.0, gt=0, description="Time a Dify plugin process may take to start.")
+    invoke_timeout_s: float = Field(default=300.0, gt=0, description="Time one plugin invocation may take, seconds.")
+    idle_stop_s: float = Field(default=600.0, gt=0, description="A plugin process idle this long is stopped.")
+    memory_mb: int = Field(default=2048, ge=0, description="Address-space limit of a plugin process, MB (0: none).")
+
+    def passed_env(self) -> dict[str, str]:
+        """The proxy and CA variables that are set: all that Dify plugins get of the server's environment."""
+        return {k: os.environ[k] for k in _PASSED_TO_DIFY_PLUGINS if k in os.environ}  # noqa: TID251 - settings.py
+
+
 class Settings(BaseSettings):
     model_config = SettingsConfigDict(
         env_prefix="OPENIFY_", env_nested_delimiter="__", env_file=".env", extra="ignore", populate_by_name=True
@@ -196,6 +225,7 @@ class Settings(BaseSettings):
     workflow: WorkflowSettings = Field(default_factory=WorkflowSettings)
     request: RequestSettings = Field(default_factory=RequestSettings)
     extraction: ExtractionSettings = Field(default_factory=ExtractionSettings)
+    dify_plugins: DifyPluginSettings = Field(default_factory=DifyPluginSettings)
 
     @model_validator(mode="after")
     def _admin_token_strong_enough(self) -> Settings:

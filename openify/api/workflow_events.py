@@ -16,6 +16,7 @@ import msgspec
 from openify.api import sse
 from openify.api.sse import error_payload
 from openify.engine.events import (
+    AgentLog,
     IterationCompleted,
     IterationNext,
     IterationStarted,
@@ -108,6 +109,7 @@ _DATA_IS_EVENT: dict[type[WorkflowEvent], str] = {
     NodeRetry: "node_retry",
     IterationNext: "iteration_next",
     LoopNext: "loop_next",
+    AgentLog: "agent_log",
 }
 
 
@@ -123,7 +125,7 @@ def payload(ev: WorkflowEvent, keys: StreamKeys) -> dict[str, Any] | None:
                 "reason": "initial",
             }
             return {**keys.top("workflow_started"), "data": data}
-        case NodeStarted() | NodeFinished() | NodeRetry() | IterationNext() | LoopNext():
+        case NodeStarted() | NodeFinished() | NodeRetry() | IterationNext() | LoopNext() | AgentLog():
             return {**keys.top(_DATA_IS_EVENT[type(ev)]), "data": msgspec.structs.asdict(ev)}
         case TextChunk():
             if keys.chat:

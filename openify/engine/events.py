@@ -183,6 +183,21 @@ class LoopCompleted(msgspec.Struct, frozen=True):
     extras: Mapping[str, Any] = msgspec.field(default_factory=dict)
 
 
+class AgentLog(msgspec.Struct, frozen=True, kw_only=True):
+    """agent_log's `data`: one log entry of an agent node's strategy (a later one with the same id updates it).
+    The node yields it with an empty `node_execution_id`; the execution fills in its own."""
+
+    node_execution_id: str = ""
+    id: str
+    label: str
+    parent_id: str | None
+    error: str | None
+    status: str
+    data: Mapping[str, Any]
+    metadata: Mapping[str, Any]
+    node_id: str
+
+
 class WorkflowFinished(msgspec.Struct, frozen=True):
     workflow_run_id: str
     status: RunStatus
@@ -211,6 +226,7 @@ WorkflowEvent = (
     | LoopStarted
     | LoopNext
     | LoopCompleted
+    | AgentLog
     | WorkflowFinished
 )
 

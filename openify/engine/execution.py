@@ -12,7 +12,9 @@ from collections.abc import AsyncIterator, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
-from openify.engine.events import NodeFinished, NodeRetry, NodeStarted, NodeStatus, WorkflowEvent
+import msgspec
+
+from openify.engine.events import AgentLog, NodeFinished, NodeRetry, NodeStarted, NodeStatus, WorkflowEvent
 from openify.engine.node import NodeContext, NodeError, NodeResult, StreamChunk
 from openify.engine.run_state import CHUNK, DONE, EVENT, FAIL, RunAborted, RunState
 from openify.engine.streaming import ResponseCoordinator
@@ -248,6 +250,8 @@ class Execution:
                         result = item
                     elif cls is StreamChunk:
                         q.put_nowait((CHUNK, item))
+                    elif cls is AgentLog:  # the node does not know its execution id
+                        q.put_nowait((EVENT, msgspec.structs.replace(item, node_execution_id=exec_id)))
                     else:
                         q.put_nowait((EVENT, item))
                 if result is None:

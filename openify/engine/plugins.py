@@ -26,6 +26,8 @@ NODE_MODULES = [
     "loop",
     "list_operator",
     "document_extractor",
+    "tool",
+    "agent",
 ]
 
 

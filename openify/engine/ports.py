@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Literal, Protocol
 
 from openify.providers.base import ChatMessage, ModelResolver
 from openify.security.document_limits import DocumentLimits
 from openify.settings import SandboxSettings
+from openify.tools.base import AgentStrategyDeclaration, ResolvedTool, ToolCall, ToolMessage, ToolRef
 
 
 class KnowledgeRetriever(Protocol):
@@ -106,6 +107,29 @@ class FileStore(Protocol):
         ...
 
 
+class ToolInvoker(Protocol):
+    """Tools and agent strategies of every tool source (builtin, Dify plugins, MCP, ...): the tool manager."""
+
+    async def resolve(self, ref: ToolRef) -> ResolvedTool:
+        """The tool a DSL names (bare builtin names mapped to plugins as Dify maps them); raises `ToolNotFound`
+        naming the missing plugin or provider."""
+        ...
+
+    def invoke(self, tool: ResolvedTool, parameters: Mapping[str, Any], call: ToolCall) -> AsyncIterator[ToolMessage]:
+        """Run it with `parameters` cast to its declared types (defaults filled in); raises `ToolError`."""
+        ...
+
+    async def find_strategy(self, provider: str, strategy: str) -> AgentStrategyDeclaration | None:
+        """The agent strategy an agent node names, or None when no source has it."""
+        ...
+
+    def invoke_strategy(
+        self, provider: str, strategy: str, parameters: Mapping[str, Any], call: ToolCall
+    ) -> AsyncIterator[ToolMessage]:
+        """Run an agent strategy (see `openify.tools.base.AgentStrategies.invoke_strategy`)."""
+        ...
+
+
 @dataclass(frozen=True, slots=True)
 class Ports:
     """Everything outside the engine. A port left None makes the nodes needing it fail with a clear error."""
@@ -118,3 +142,4 @@ class Ports:
     http: HttpClient | None = None
     files: FileStore | None = None
     document_limits: DocumentLimits = field(default_factory=DocumentLimits)  # caps of the document-extractor
+    tools: ToolInvoker | None = None

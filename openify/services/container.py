@@ -13,18 +13,23 @@ from openify.services.annotations import AnnotationService
 from openify.services.apps import AppService
 from openify.services.audio import AudioService
 from openify.services.chat import ChatService, build_chat
+from openify.services.dify_plugins import DifyPluginService
 from openify.services.end_users import EndUserService
 from openify.services.instances import Instances
 from openify.services.keys import KeyService
 from openify.services.knowledge import KnowledgeService
 from openify.services.signing_keys import signing_key
 from openify.services.stops import StopRelay, TaskStop
+from openify.services.tool_host import PluginToolHost
+from openify.services.tools import QueuedPluginInstaller, ToolManager
 from openify.services.workflows.chatflows import ChatflowService
 from openify.services.workflows.following import RunFollowing
 from openify.services.workflows.runs import WorkflowRunService, workflow_service
 from openify.settings import Settings
 from openify.storage.blobs import BlobStore
 from openify.storage.db import Database
+from openify.tools.base import ToolSourceContext
+from openify.tools.dify_plugins.source import plugin_source_of
 
 
 @dataclass
@@ -47,6 +52,8 @@ class Services:
     stops: StopRelay = field(init=False)
     following: RunFollowing = field(init=False)
     instances: Instances = field(init=False)
+    tools: ToolManager = field(init=False)
+    dify_plugins: DifyPluginService = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = self.registries.job_runners.get(self.settings.job_runner)(self.db, self.settings)
@@ -59,6 +66,10 @@ class Services:
         self.workflows = workflow_service(
             self.db, self.registries, self.models, self.settings, self.end_users, self.blobs, self.file_links, self
         )
+        host = PluginToolHost(self)
+        self.tools = ToolManager(self.registries, ToolSourceContext(self.settings, host, self.db))
+        self.dify_plugins = DifyPluginService(self.settings, self.db, self.jobs, plugin_source_of(self.tools))
+        self.tools.installer = QueuedPluginInstaller(self.dify_plugins)  # `app import --install-missing`
         self.chatflows = ChatflowService(
             self.db,
             self.workflows,

@@ -13,14 +13,13 @@ from typing import Any
 import yaml
 
 from openify.errors import DSLError
-from openify.services.chat.config import MODERATION_TYPES
 
 MODES = ("chat", "completion", "agent-chat", "advanced-chat", "workflow")
 WORKFLOW_MODES = ("workflow", "advanced-chat")
 NEWEST_DSL_VERSION = (0, 6, 0)
 MAX_DSL_BYTES = 10 * 1024 * 1024  # Dify's import cap
-# Tools an agent app may use; anything else is reported at import and unavailable at run time.
-_AGENT_TOOL_TYPES_SUPPORTED = frozenset({"builtin", "dataset-retrieval"})
+# Agent-app tool entries that are not tools of a tool source (knowledge bases are the app's own).
+_NOT_TOOL_SOURCES = frozenset({"dataset", "dataset-retrieval"})
 
 # Node types the workflow runner knows; filled by the engine's node registry.
 NodeTypeCheck = Callable[[str], bool]
@@ -99,7 +98,7 @@ def parse_dsl(text: str | bytes, is_node_type_supported: NodeTypeCheck) -> AppDe
         if mode == "advanced-chat" and isinstance(features, dict):
             _check_moderation(features.get("sensitive_word_avoidance"), "workflow.features")
     else:
-        model_config = _check_model_config(doc.get("model_config"), mode, warnings)
+        model_config = _check_model_config(doc.get("model_config"), mode)
         _check_moderation(model_config.get("sensitive_word_avoidance"), "model_config")
 
     icon_type = app.get("icon_type") or "emoji"
@@ -148,6 +147,10 @@ def _check_workflow(workflow: Any, is_node_type_supported: NodeTypeCheck) -> dic
     return workflow
 
 
+# Content moderation types Openify runs (services/chat/moderation); others are refused at import.
+MODERATION_TYPES = ("keywords", "openai_moderation")
+
+
 def _check_moderation(block: Any, where: str) -> None:
     """Content moderation Openify cannot run is refused, never imported as on while it is off. Dify's `api` type
     calls an API extension (a workspace-level HTTP endpoint) that a DSL does not carry."""
@@ -158,22 +161,91 @@ def _check_moderation(block: Any, where: str) -> None:
         )
 
 
-def _check_model_config(model_config: Any, mode: str, warnings: list[str]) -> dict[str, Any]:
+def _check_model_config(model_config: Any, mode: str) -> dict[str, Any]:
     if not isinstance(model_config, dict):
         raise DSLError(f"Missing model_config for a {mode} app")
     model = model_config.get("model")
     if not isinstance(model, dict) or not model.get("provider") or not model.get("name"):
         raise DSLError("model_config.model must name a provider and a model")
-    agent_mode = model_config.get("agent_mode") or {}
-    for tool in agent_mode.get("tools") or []:
-        if not isinstance(tool, dict) or len(tool) < 4 or not tool.get("enabled", False):
-            continue  # Dify uses a tool entry only when it has >= 4 keys and is enabled
-        kind = tool.get("provider_type")
-        if kind not in _AGENT_TOOL_TYPES_SUPPORTED:
-            warnings.append(
-                f"agent tool {tool.get('tool_name')!r} of provider type {kind!r} is not supported yet and will be unavailable"
-            )
+    # Tools are never a reason to refuse: the ones no source has are reported by `requirements` (Dify imports
+    # such apps too and lists their plugins as dependencies to install).
     return model_config
+
+
+@dataclass(frozen=True, slots=True)
+class RequiredTool:
+    provider_type: str
+    provider: str
+    tool: str
+
+
+@dataclass
+class Requirements:
+    """What an app needs beyond its DSL: tools, agent strategies, and the plugins its `dependencies` name."""
+
+    tools: list[RequiredTool] = field(default_factory=list)
+    strategies: list[tuple[str, str]] = field(default_factory=list)  # (provider, strategy)
+    # plugin id (`author/name`) -> full identifier (`author/name:version@hash`) from `dependencies`
+    plugins: dict[str, str] = field(default_factory=dict)
+
+
+def dependency_identifier(dep: Any) -> str | None:
+    """The plugin identifier of one `dependencies` entry: marketplace, package or github (Dify's shapes)."""
+    if not isinstance(dep, dict) or not isinstance(dep.get("value"), dict):
+        return None
+    value = dep["value"]
+    key = {
+        "marketplace": "marketplace_plugin_unique_identifier",
+        "package": "plugin_unique_identifier",
+        "github": "github_plugin_unique_identifier",
+    }.get(str(dep.get("type")))
+    found = value.get(key) if key else None
+    return str(found) if found else None
+
+
+def _tool_entry(entry: Any, type_key: str, provider_keys: tuple[str, ...]) -> RequiredTool | None:
+    if not isinstance(entry, dict) or entry.get("enabled") is False:
+        return None
+    kind = str(entry.get(type_key) or "builtin")
+    provider = next((str(entry[k]) for k in provider_keys if entry.get(k)), "")
+    if kind in _NOT_TOOL_SOURCES or not provider or not entry.get("tool_name"):
+        return None
+    return RequiredTool(kind, provider, str(entry["tool_name"]))
+
+
+def requirements(definition: AppDefinition) -> Requirements:
+    """The tools and strategies the graph's tool and agent nodes and the agent app's model config name."""
+    out = Requirements()
+    for dep in definition.dependencies:
+        ident = dependency_identifier(dep)
+        if ident:
+            out.plugins[ident.split(":", 1)[0].split("@", 1)[0]] = ident
+    found: list[RequiredTool | None] = []
+    nodes = ((definition.workflow or {}).get("graph") or {}).get("nodes") or []
+    for node in nodes:
+        data = node.get("data") if isinstance(node, dict) else None
+        if not isinstance(data, dict):
+            continue
+        pinned = data.get("plugin_unique_identifier")  # tool and agent nodes name their plugin's version
+        if data.get("type") in ("tool", "agent") and isinstance(pinned, str) and ":" in pinned:
+            out.plugins.setdefault(pinned.split(":", 1)[0], pinned)
+        if data.get("type") == "tool":
+            found.append(_tool_entry({**data, "enabled": True}, "provider_type", ("provider_id", "provider_name")))
+        elif data.get("type") == "agent":
+            provider, strategy = data.get("agent_strategy_provider_name"), data.get("agent_strategy_name")
+            if provider and strategy:
+                out.strategies.append((str(provider), str(strategy)))
+            tools = ((data.get("agent_parameters") or {}).get("tools") or {}).get("value")
+            for entry in tools if isinstance(tools, list) else []:
+                found.append(_tool_entry(entry, "type", ("provider_name", "provider_id")))
+    agent_mode = (definition.model_config or {}).get("agent_mode") or {}
+    for entry in agent_mode.get("tools") or [] if isinstance(agent_mode, dict) else []:
+        if isinstance(entry, dict) and len(entry) >= 4:  # Dify uses an entry only when it has >= 4 keys
+            found.append(_tool_entry(entry, "provider_type", ("provider_id", "provider_name")))
+    for tool in found:
+        if tool is not None and tool not in out.tools:
+            out.tools.append(tool)
+    return out
 
 
 def export_dsl(definition: AppDefinition, include_secret: bool = False) -> str:

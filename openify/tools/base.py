@@ -12,10 +12,14 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Any, ClassVar, Literal, Protocol
+from typing import TYPE_CHECKING, Any, ClassVar, Literal, Protocol, runtime_checkable
 
 from openify.errors import OpenifyError
+from openify.providers.base import ModelResolver
 from openify.settings import Settings
+
+if TYPE_CHECKING:
+    from openify.storage.db import Database
 
 ProviderType = Literal["builtin", "plugin", "mcp", "api", "workflow"]
 ParameterForm = Literal["llm", "form", "schema"]
@@ -121,6 +125,16 @@ class ToolProviderDeclaration:
 
     def find_tool(self, name: str) -> ToolDeclaration | None:
         return next((t for t in self.tools if t.name == name), None)
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedTool:
+    """A tool found for a DSL's reference: the normalised ref (bare names mapped as Dify maps them), its
+    provider and its declaration."""
+
+    ref: ToolRef
+    provider: ToolProviderDeclaration
+    tool: ToolDeclaration
 
 
 # ---------------------------------------------------------------------------------------------- messages
@@ -242,6 +256,40 @@ class ToolHost(Protocol):
     The services layer implements it; a source gets it through `ToolSourceContext`. Methods are added here as
     sources need them (LLM, embedding and rerank calls, app invocation, key-value storage, files)."""
 
+    @property
+    def models(self) -> ModelResolver:
+        """The configured models (the builtin `audio` tools, plugins' backwards model calls)."""
+        ...
+
+    async def read_file(self, file: Mapping[str, Any]) -> bytes:
+        """The bytes of a Dify File mapping a tool was given (uploads, tool files, remote URLs)."""
+        ...
+
+
+@runtime_checkable
+class BackwardsHost(ToolHost, Protocol):
+    """A `ToolHost` that also serves Dify plugins' backwards invocations (openify/tools/dify_plugins/backwards.py).
+
+    The server's host is one; a host without these (a test's) still runs plugins, whose calls back then fail."""
+
+    def invoke_tool(self, ref: ToolRef, parameters: Mapping[str, Any], call: ToolCall) -> AsyncIterator[ToolMessage]:
+        """Run a tool of any source, resolved as a DSL's tool is: a Dify plugin's backwards tool invocation."""
+        ...
+
+    def invoke_app(self, app_id: str, request: Mapping[str, Any], call: ToolCall) -> AsyncIterator[Mapping[str, Any]]:
+        """Run an app as its Service API endpoint would (chat, completion or workflow, by the app's mode): the
+        blocking response body, or each streamed event's body when `request["response_mode"]` is streaming."""
+        ...
+
+    async def save_tool_file(self, data: bytes, filename: str, mime_type: str) -> Mapping[str, Any]:
+        """Keep a file a tool made; returns Dify's File mapping (id, filename, mime_type, size, signed url)."""
+        ...
+
+    def tool_file_upload_url(self, upload_id: str) -> str:
+        """A signed URL a Dify plugin POSTs a file to (the SDK's `session.file.upload`), or "" when the server has
+        no base URL (`OPENIFY_FILES_URL`) that a plugin process could reach."""
+        ...
+
 
 @dataclass(frozen=True, slots=True)
 class ToolSourceContext:
@@ -249,6 +297,7 @@ class ToolSourceContext:
 
     settings: Settings
     host: ToolHost
+    db: Database | None = None  # for sources that keep records: installed Dify plugins, their credentials
 
 
 class ToolSourceFactory(Protocol):
@@ -269,7 +318,11 @@ class AgentStrategyDeclaration:
 
 
 class AgentStrategies(Protocol):
-    """Agent strategies (from Dify agent-strategy plugins) that the agent node runs."""
+    """Agent strategies (from Dify agent-strategy plugins) that the agent node runs.
+
+    They enter through their own registry, `Registries.agent_strategy_sources` (name -> `AgentStrategiesFactory`,
+    built from the same `ToolSourceContext`): the plugin host registers one under `plugin`; the services' tool
+    manager asks each in turn, so the agent node never knows where a strategy comes from."""
 
     async def find_strategy(self, provider: str, strategy: str) -> AgentStrategyDeclaration | None:
         """The strategy a DSL's agent node names, or None when its plugin is not installed."""
@@ -285,24 +338,7 @@ class AgentStrategies(Protocol):
         ...
 
 
-# ---------------------------------------------------------------------------------------------- agent tools
-# The agent-chat app's own small built-ins (current_time, http_request), from before tool sources existed.
-
-
-class Tool(Protocol):
-    """One callable agent tool. Instances are built per server from its Settings."""
-
-    name: str
-    label: str
-    description: str
-    parameters: Mapping[str, Any]  # JSON Schema of the arguments
-
-    async def invoke(self, arguments: Mapping[str, Any]) -> str:
-        """Run the tool and return its observation as text; a failure is an `error: ...` text, not a raise."""
-        ...
-
-
-class ToolFactory(Protocol):
-    def __call__(self, settings: Settings) -> Tool:
-        """Build the tool for one server."""
+class AgentStrategiesFactory(Protocol):
+    def __call__(self, context: ToolSourceContext) -> AgentStrategies:
+        """Build the strategies of one server."""
         ...

@@ -112,3 +112,72 @@ async def test_react_for_models_without_function_calling(
 async def test_agent_chat_refuses_blocking(client: httpx.AsyncClient, services: Services) -> None:
     kit = _agent(services, "function_call", _tool("current_time"))
     assert_dify_error(await blocking(client, kit, query="x"), 400, "invalid_param")
+
+
+def _source_tool(provider: str, tool: str, **params: Any) -> dict[str, Any]:
+    """An agent_mode tool entry as Dify exports it (provider id, tool name, form values in tool_parameters)."""
+    return {
+        "enabled": True,
+        "provider_type": "builtin",
+        "provider_id": provider,
+        "provider_name": provider,
+        "tool_name": tool,
+        "tool_label": tool,
+        "tool_parameters": params,
+    }
+
+
+async def test_tool_source_tools_are_offered_with_their_llm_schema_and_fixed_form_values(
+    client: httpx.AsyncClient, services: Services, fake_llm: FakeLLM
+) -> None:
+    kit = _agent(
+        services,
+        "function_call",
+        _source_tool("time", "weekday", year="", month="", day=""),
+        _source_tool("time", "current_time", timezone="Asia/Shanghai", format="%Y年"),
+    )
+    fake_llm.reply_tool_call("weekday", {"year": "2024", "month": 2, "day": 29})
+    fake_llm.reply_tool_call("current_time", {})
+    fake_llm.reply("星期四。")
+    events = await streaming(client, kit, query="2024年2月29日是星期几？", auto_generate_name=False)
+    assert events[-1]["event"] == "message_end", events[-1]
+    offered = {t["function"]["name"]: t["function"]["parameters"] for t in fake_llm.received[0]["tools"]}
+    assert set(offered["weekday"]["properties"]) == {"year", "month", "day"}
+    assert offered["weekday"]["properties"]["year"]["type"] == "number"
+    assert offered["current_time"]["properties"] == {}  # its form parameters are the app's, not the model's
+    steps = [e for e in events if e["event"] == "agent_thought" and e["observation"]]
+    assert json.loads(steps[0]["observation"]) == {"weekday": "February 29, 2024 is Thursday."}
+    now = json.loads(steps[1]["observation"])["current_time"]
+    assert now.endswith("年") and now[:2] == "20"  # the app's format and timezone were used
+    assert fake_llm.received[1]["messages"][-1]["content"] == "February 29, 2024 is Thursday."
+
+
+async def test_a_failing_source_tool_hands_its_error_back_to_the_model(
+    client: httpx.AsyncClient, services: Services, fake_llm: FakeLLM
+) -> None:
+    kit = _agent(services, "function_call", _source_tool("time", "timezone_conversion"))
+    fake_llm.reply_tool_call(
+        "timezone_conversion",
+        {"current_time": "2024-01-01 00:00:00", "current_timezone": "Mars/Olympus", "target_timezone": "UTC"},
+    )
+    fake_llm.reply("那个时区不存在。")
+    events = await streaming(client, kit, query="convert", auto_generate_name=False)
+    step = next(e for e in events if e["event"] == "agent_thought" and e["observation"])
+    observation = json.loads(step["observation"])["timezone_conversion"]
+    assert observation == "tool invoke error: Invalid timezone: 'Mars/Olympus'"
+    assert fake_llm.received[-1]["messages"][-1]["content"] == observation
+    assert "".join(e["answer"] for e in events if e["event"] == "agent_message") == "那个时区不存在。"
+
+
+async def test_react_calls_a_tool_source_tool(client: httpx.AsyncClient, services: Services, fake_llm: FakeLLM) -> None:
+    kit = _agent(services, "react", _source_tool("time", "weekday"))
+    fake_llm.reply(
+        'Thought: compute.\nAction:\n```\n{"action": "weekday", "action_input": '
+        '{"year": 2025, "month": 1, "day": 1}}\n```',
+        'Thought: done.\nAction:\n```\n{"action": "Final Answer", "action_input": "周三"}\n```',
+    )
+    events = await streaming(client, kit, query="2025-01-01?", auto_generate_name=False)
+    step = next(e for e in events if e["event"] == "agent_thought" and e["observation"])
+    assert json.loads(step["observation"]) == {"weekday": "January 1, 2025 is Wednesday."}
+    assert "weekday" in fake_llm.received[0]["messages"][0]["content"]
+    assert "".join(e["answer"] for e in events if e["event"] == "agent_message").endswith("周三")

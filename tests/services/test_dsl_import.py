@@ -71,13 +71,27 @@ def test_bad_dsl_is_refused_naming_the_problem_and_creates_nothing(services: Ser
 
 @pytest.mark.parametrize(
     "name",
-    ["22-chat-0.1.5-zhouyi-master-zh.yml", "23-agent-chat-0.3.1-pdf-translate-mcp-zh.yml", "25-completion-noversion-sql-creator.yml"],
+    [
+        "22-chat-0.1.5-zhouyi-master-zh.yml",
+        "23-agent-chat-0.3.1-pdf-translate-mcp-zh.yml",
+        "25-completion-noversion-sql-creator.yml",
+    ],
 )
 def test_export_imports_back_to_an_equal_app(services: Services, name: str) -> None:
     first, _ = services.apps.import_dsl((DSL_DIR / name).read_text())
     second, _ = services.apps.import_dsl(services.apps.export(first.id))
     a, b = services.apps.get(first.id), services.apps.get(second.id)
-    for field in ("mode", "name", "description", "icon", "icon_type", "icon_background", "model_config_", "workflow", "dsl_version"):
+    for field in (
+        "mode",
+        "name",
+        "description",
+        "icon",
+        "icon_type",
+        "icon_background",
+        "model_config_",
+        "workflow",
+        "dsl_version",
+    ):
         assert getattr(a, field) == getattr(b, field), field
     assert a.id != b.id
 
@@ -87,6 +101,34 @@ def test_missing_version_reads_as_0_1_0(services: Services) -> None:
     assert app.dsl_version == "0.1.0"
 
 
-def test_unsupported_agent_tools_are_reported(services: Services) -> None:
-    _, warnings = services.apps.import_dsl((DSL_DIR / "23-agent-chat-0.3.1-pdf-translate-mcp-zh.yml").read_text())
-    assert warnings and all("'mcp'" in w for w in warnings)
+async def test_agent_app_tools_of_absent_sources_are_reported_not_refused(services: Services) -> None:
+    app, warnings = services.apps.import_dsl((DSL_DIR / "23-agent-chat-0.3.1-pdf-translate-mcp-zh.yml").read_text())
+    assert warnings == []
+    missing = await services.tools.missing_for_app(app)
+    assert ("tool", "pdftranslate2-mcp-server", "translate_pdf", "") in {
+        (m.kind, m.provider, m.name, m.plugin) for m in missing
+    }
+    assert all(m.provider == "pdftranslate2-mcp-server" and m.install == "" for m in missing)
+
+
+@pytest.mark.parametrize("prefix", ["03", "11", "12", "14", "16"])
+async def test_shared_exports_with_tools_import_and_name_their_missing_plugins(services: Services, prefix: str) -> None:
+    path = next(DSL_DIR.glob(f"{prefix}-*.yml"))
+    app, _ = services.apps.import_dsl(path.read_text())
+    missing = {(m.kind, m.plugin): m for m in await services.tools.missing_for_app(app)}
+    expected = {
+        "03": {("tool", "langgenius/tavily"), ("tool", "langgenius/jina_tool")},
+        "11": {("tool", "kalochin/pdf_process"), ("tool", "langgenius/feishu_spreadsheet")},
+        "12": {("tool", "langgenius/duckduckgo")},  # its webscraper nodes are builtin: not missing
+        "14": {("agent_strategy", "afeaad50-3ca8-4d6b-8e95-ca6993bb2951/agent")},
+        "16": {("agent_strategy", "langgenius/agent"), ("tool", "langgenius/google")},
+    }[prefix]
+    assert set(missing) == expected
+    if prefix == "11":  # the DSL's dependencies pin the version: the install command carries it
+        pdf = missing[("tool", "kalochin/pdf_process")]
+        assert pdf.install == (
+            "openify plugin install kalochin/pdf_process:0.0.4@"
+            "29c7b0927a11333044049de20657119779a06e0eb003b6c5cffaec07e5204332"
+        )
+    if prefix == "03":
+        assert missing[("tool", "langgenius/tavily")].install == "openify plugin install langgenius/tavily"

@@ -10,6 +10,7 @@ from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, Request, Response
 from pydantic import ConfigDict, Field
+from starlette.concurrency import run_in_threadpool
 
 from openify.api.deps import ServicesDep, bearer_token
 from openify.api.schemas.bodies import JsonBody
@@ -36,20 +37,38 @@ class ImportBody(JsonBody):
 
 
 def _key(k: KeyInfo) -> dict[str, Any]:
-    return {"id": k.id, "type": k.type, "app_id": k.app_id, "token_hint": k.hint,
-            "created_at": unix(k.created_at), "last_used_at": unix(k.last_used_at)}
+    return {
+        "id": k.id,
+        "type": k.type,
+        "app_id": k.app_id,
+        "token_hint": k.hint,
+        "created_at": unix(k.created_at),
+        "last_used_at": unix(k.last_used_at),
+    }
 
 
 @router.post("/apps/imports", summary="Import an app from DSL YAML; returns the app id and a new key")
-def import_app(body: ImportBody, services: ServicesDep) -> dict[str, Any]:
-    app, warnings = services.apps.import_dsl(body.yaml_content)
-    token, _ = services.keys.create("app", app.id)
-    return {"app_id": app.id, "api_key": token, "mode": app.mode, "name": app.name, "warnings": warnings}
+async def import_app(body: ImportBody, services: ServicesDep) -> dict[str, Any]:
+    app, warnings = await run_in_threadpool(services.apps.import_dsl, body.yaml_content)
+    token, _ = await run_in_threadpool(services.keys.create, "app", app.id)
+    missing = [m.as_dict() for m in await services.tools.missing_for_app(app)]
+    return {
+        "app_id": app.id,
+        "api_key": token,
+        "mode": app.mode,
+        "name": app.name,
+        "warnings": warnings,
+        "missing_plugins": missing,
+    }
 
 
 @router.get("/apps", summary="List apps")
 def list_apps(services: ServicesDep) -> dict[str, Any]:
-    return {"data": [{"id": a.id, "name": a.name, "mode": a.mode, "description": a.description} for a in services.apps.list()]}
+    return {
+        "data": [
+            {"id": a.id, "name": a.name, "mode": a.mode, "description": a.description} for a in services.apps.list()
+        ]
+    }
 
 
 @router.get("/apps/{app_id}/export", summary="Export an app as DSL YAML")

@@ -28,4 +28,5 @@ def build_chat(services: Services) -> ChatService:
     )
     chat.knowledge = getattr(services, "knowledge", None)
     chat.annotations = getattr(services, "annotations", None)
+    chat.tools = getattr(services, "tools", None)
     return chat

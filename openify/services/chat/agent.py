@@ -22,11 +22,22 @@ from openify.providers.base import (
     Usage,
     UsageReport,
 )
-from openify.services.chat.config import AppConfig
+from openify.services.chat.config import AgentTool, AppConfig
 from openify.services.chat.events import AgentMessageDelta, AgentThought
 from openify.services.chat.generation import Generation, thought_record
+from openify.services.tools import PROVIDER_TYPES
 from openify.storage.tables import App
 from openify.storage.tables.base import new_id
+from openify.tools.base import (
+    FileMessage,
+    JsonMessage,
+    LinkMessage,
+    ResolvedTool,
+    TextMessage,
+    ToolNotFound,
+    ToolRef,
+)
+from openify.tools.base import ToolCall as SourceToolCall
 
 if TYPE_CHECKING:
     from openify.services.chat.service import ChatService, TurnRequest
@@ -101,7 +112,7 @@ class _Tool:
     description: str
     parameters: Mapping[str, Any]
     fixed: Mapping[str, Any]  # parameters the app set (non-empty); the model fills the rest
-    impl: Any
+    impl: Any  # a ResolvedTool of a tool source, an agent Tool of `registries.tools`, or None (knowledge)
 
 
 class AgentRunner:
@@ -112,18 +123,51 @@ class AgentRunner:
         self._chat, self._cfg, self._llm, self._gen, self._req = chat, cfg, llm, gen, req
         self.usage = Usage()
         self._thoughts: dict[str, AgentThought] = {}
-        self._tools = self._load_tools()
+        self._tools: dict[str, _Tool] = {}
 
     def records(self) -> list[dict[str, Any]]:
         return [thought_record(t, self._gen.message_id, self._gen.created_at) for t in self._thoughts.values()]
 
-    def _load_tools(self) -> dict[str, _Tool]:
+    async def _source_tool(self, entry: AgentTool) -> _Tool | None:
+        """The entry's tool from the tool sources (builtin, Dify plugins, MCP, ...): its llm-form parameters
+        are the function schema, the values the app set (its form parameters) are fixed."""
+        manager = self._chat.tools
+        if manager is None:
+            return None
+        ref = ToolRef(entry.provider_type, entry.provider_id, entry.tool_name)  # type: ignore[arg-type]  # below
+        try:
+            if entry.provider_type not in PROVIDER_TYPES:
+                raise ToolNotFound(f"unknown tool provider type {entry.provider_type!r}")
+            resolved = await manager.resolve(ref)
+        except ToolNotFound as exc:
+            log.info("agent tool %s/%s: %s", entry.provider_id, entry.tool_name, exc)
+            return None
+        declared = resolved.tool
+        fixed = {k: v for k, v in entry.parameters.items() if v not in (None, "")}
+        for p in declared.parameters:  # form parameters the app left empty take their defaults, as in Dify
+            if p.form == "form" and p.name not in fixed and p.default not in (None, ""):
+                fixed[p.name] = p.default
+        label = entry.tool_label or declared.label.get("en_US") or declared.name
+        return _Tool(
+            declared.name, label, declared.description or declared.name, declared.llm_schema(), fixed, resolved
+        )
+
+    async def _load_tools(self) -> dict[str, _Tool]:
         tools: dict[str, _Tool] = {}
         registry = self._chat.registries.tools
         for entry in self._cfg.agent_tools:
+            found = await self._source_tool(entry)
+            if found is not None:
+                tools[found.name] = found
+                continue
+            # The agent app's own small tools, named by tool name, from before tool sources existed.
             factory = registry.find(entry.tool_name)
             if factory is None:
-                log.info("agent tool %s/%s is not available here; skipped", entry.provider_type, entry.tool_name)
+                log.warning(
+                    "agent tool %s/%s is not available here (no source has it); skipped",
+                    entry.provider_id,
+                    entry.tool_name,
+                )
                 continue
             impl = factory(self._chat.settings)
             fixed = {k: v for k, v in entry.parameters.items() if v not in (None, "")}
@@ -182,12 +226,45 @@ class AgentRunner:
                     self._app, self._cfg, str(args.get("query") or self._req.query), self._gen.end_user_id
                 )
                 return "\n".join(str(r.get("content") or "") for r in found) or "no relevant passages found"
+            if isinstance(tool.impl, ResolvedTool):
+                return await self._invoke_source_tool(tool.impl, args)
             return str(await tool.impl.invoke(args))
         except Exception as exc:  # a failing tool is an observation for the model, not the end of the turn
             log.info("tool %s failed: %s", name, exc)
             return f"tool invoke error: {exc}"
 
+    async def _invoke_source_tool(self, tool: ResolvedTool, args: Mapping[str, Any]) -> str:
+        """The tool's messages as one observation, worded as Dify's ToolEngine words them for the model."""
+        manager = self._chat.tools
+        assert manager is not None  # noqa: S101 - a ResolvedTool only comes from it
+        call = SourceToolCall(
+            user_id=self._gen.end_user_id,
+            app_id=self._app.id,
+            conversation_id=self._gen.conversation_id,
+            message_id=self._gen.message_id,
+        )
+        parts: list[str] = []
+        async for message in manager.invoke(tool, args, call):
+            match message:
+                case TextMessage(text=text):
+                    parts.append(text)
+                case LinkMessage(url=url):
+                    parts.append(f"result link: {url}. please tell user to check it.")
+                case JsonMessage(data=data):
+                    parts.append(_dumps(data))
+                case FileMessage():
+                    parts.append(
+                        "image has been created and sent to user already, you do not need to create it, "
+                        "just tell the user to check it now."
+                        if message.mime_type.startswith("image/")
+                        else f"file {message.filename or message.url} has been created and sent to user already."
+                    )
+                case _:
+                    pass
+        return "".join(parts)
+
     async def run(self, messages: Sequence[ChatMessage]) -> None:
+        self._tools = await self._load_tools()
         if self._cfg.agent_strategy == "function_call" and self._llm.supports_tools and self._tools:
             await self._function_calling(list(messages))
         else:

@@ -9,6 +9,7 @@ from typing import Any
 from openify.engine.node import NodeError
 from openify.engine.nodes.start import check_input
 from openify.errors import AppUnavailable, InvalidParam
+from openify.services.dsl import MODERATION_TYPES
 from openify.storage.tables import App
 
 _FORM_KINDS = ("text-input", "paragraph", "select", "number", "checkbox", "json_object", "file", "file-list")
@@ -46,9 +47,6 @@ class Moderation:
         """Case-insensitive substring match, as Dify's keywords moderation."""
         lowered = [t.lower() for t in texts if t]
         return any(k in t for k in self.keywords for t in lowered)
-
-
-MODERATION_TYPES = ("keywords", "openai_moderation")
 
 
 def moderation_of(block: Any) -> Moderation:

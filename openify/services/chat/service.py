@@ -39,6 +39,7 @@ from openify.services.chat.files import FileService, RequestFiles
 from openify.services.chat.generation import Generation, Outcome, StopRegistry, as_error, monotonic, thought_record
 from openify.services.chat.messages import MessageService, Turn
 from openify.services.end_users import EndUserService
+from openify.services.tools import ToolManager
 from openify.settings import Settings
 from openify.storage.db import Database
 from openify.storage.tables import App, Conversation
@@ -113,6 +114,7 @@ class ChatService:
         self._end_users, self.conversations, self.messages, self.files = end_users, conversations, messages, files
         self.running = StopRegistry()
         self.knowledge: Any = None  # set by the container when the knowledge service exists
+        self.tools: ToolManager | None = None  # set by the container: agent apps' tools from every tool source
         self.annotations: AnnotationService | None = None  # set by the container
         self._configs: dict[tuple[str, Any], AppConfig] = {}
         # SQLite has one writer: writes queue on one thread instead of sleeping in SQLite's busy handler.

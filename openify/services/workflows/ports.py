@@ -92,4 +92,5 @@ class WorkflowPorts:
             http=self.http,
             files=self.files.for_app(app.id),
             document_limits=self._document_limits,
+            tools=getattr(self._services, "tools", None),
         )

@@ -3,6 +3,7 @@
 from openify.storage.tables.annotations import Annotation, AnnotationSetting
 from openify.storage.tables.apps import ApiKey, App, EndUser
 from openify.storage.tables.base import Base
+from openify.storage.tables.dify_plugins import DifyPlugin, DifyPluginCredential, DifyPluginStorage
 from openify.storage.tables.instances import ServerInstance
 from openify.storage.tables.jobs import Job
 from openify.storage.tables.knowledge import (
@@ -21,6 +22,7 @@ from openify.storage.tables.chat import Conversation, Message, MessageFeedback, 
 __all__ = [
     "Annotation", "AnnotationSetting",
     "ChildChunk", "Dataset", "DatasetMetadataField", "DatasetProcessRule", "DatasetTag", "DatasetTagBinding",
+    "DifyPlugin", "DifyPluginCredential", "DifyPluginStorage",
     "Document", "Job", "Segment", "ServerInstance",
     "Conversation", "Message", "MessageFeedback", "UploadFile",
     "ApiKey", "App", "Base", "ConversationVariable", "EndUser", "NodeExecution", "WorkflowRun", "WorkflowVersion"]
