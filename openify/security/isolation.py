@@ -321,17 +321,23 @@ async def _spawn_outbound(c: Confinement, popen_kwargs: dict[str, Any]) -> async
     seccomp_fd = _memfd(seccomp_program())
     info_r, info_w = os.pipe()
     block_r, block_w = os.pipe()
+    exit_r, exit_w = os.pipe()  # exit_w lives in the sandbox only: its end ends slirp4netns
     argv = _bwrap_argv(c, bwrap, seccomp_fd, block_fd=block_r)
     argv[1:1] = ["--info-fd", str(info_w)]
+    passed = (seccomp_fd, info_w, block_r, exit_w)
     try:
         proc = await asyncio.create_subprocess_exec(
-            *argv, env=dict(c.env), cwd=os.fspath(c.cwd), pass_fds=(seccomp_fd, info_w, block_r), **popen_kwargs
+            *argv, env=dict(c.env), cwd=os.fspath(c.cwd), pass_fds=passed, **popen_kwargs
         )
+    except BaseException:
+        os.close(exit_r)
+        raise
     finally:
-        for fd in (seccomp_fd, info_w, block_r):
+        for fd in passed:
             os.close(fd)
     try:
-        network = await outbound_network.attach(await asyncio.to_thread(outbound_network.child_pid, info_r))
+        child = await asyncio.to_thread(outbound_network.child_pid, info_r)
+        network = await outbound_network.attach(child, exit_r)
         os.write(block_w, b"1")  # bwrap may now run the process
     except BaseException:
         with contextlib.suppress(ProcessLookupError):
@@ -340,7 +346,7 @@ async def _spawn_outbound(c: Confinement, popen_kwargs: dict[str, Any]) -> async
             await asyncio.wait_for(proc.wait(), 5)
         raise
     finally:
-        for fd in (info_r, block_w):
+        for fd in (info_r, block_w, exit_r):
             os.close(fd)
     outbound_network.end_with(proc, network)
     return proc

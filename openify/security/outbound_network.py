@@ -103,19 +103,24 @@ def end_with(proc: asyncio.subprocess.Process, network: asyncio.subprocess.Proce
     task.add_done_callback(_NETWORK_TASKS.discard)
 
 
-async def attach(child: int) -> asyncio.subprocess.Process:
-    """Start slirp4netns on the network namespace of `child` (bwrap's info-fd pid) and wait until it is up."""
+async def attach(child: int, exit_fd: int) -> asyncio.subprocess.Process:
+    """Start slirp4netns on the network namespace of `child` (bwrap's info-fd pid) and wait until it is up.
+
+    `exit_fd` is the read end of a pipe whose write end only the sandbox holds: slirp4netns exits when the
+    last process of the sandbox has, even if the server's event loop is gone by then.
+    """
     slirp = slirp4netns_path()
     if slirp is None:
         raise IsolationUnavailable("Outbound networking for isolated processes needs slirp4netns, not installed")
     await loopback_up(child)
     ready_r, ready_w = os.pipe()
     net = [slirp, "--configure", "--mtu=65520", "--disable-host-loopback", f"--ready-fd={ready_w}"]
+    net.append(f"--exit-fd={exit_fd}")
     if os.geteuid() != 0:
         net.append(f"--userns-path=/proc/{child}/ns/user")
     try:
         network = await asyncio.create_subprocess_exec(
-            *net, str(child), "tap0", pass_fds=(ready_w,), stdin=subprocess.DEVNULL,
+            *net, str(child), "tap0", pass_fds=(ready_w, exit_fd), stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, start_new_session=True,
         )  # fmt: skip
     finally:
