@@ -237,7 +237,8 @@ async def test_an_install_cut_off_by_a_killed_server_is_resumed(console: tuple[h
         s.add(DifyPlugin(id=plugin_id, plugin_key="langgenius/maths", source=str(OFFICIAL["maths"]),
                          status="installing", progress="installing dependencies", declarations={}))  # fmt: skip
         payload = {"plugin_id": plugin_id, "source": str(OFFICIAL["maths"])}
-        s.add(Job(id=str(uuid.uuid4()), kind=INSTALL_JOB, payload=payload, status="running", attempts=1, claim_token="dead-server",
+        s.add(Job(id=str(uuid.uuid4()), kind=INSTALL_JOB, payload=payload, status="running", attempts=1,
+                  claim_token="dead-server",
                   lease_expires_at=utcnow() - timedelta(seconds=5)))  # fmt: skip
     resumed = await settled(client, "langgenius/maths")
     assert resumed["status"] == "installed", resumed
