@@ -23,6 +23,9 @@ from tests.conftest import import_app
 from tests.engine.test_tool_node import workflow
 from tests.tools.dify_plugins.conftest import adopt
 
+# Real plugin processes (and, for the first test of a session, installing them) on a shared 2-core machine.
+pytestmark = pytest.mark.timeout(300)
+
 
 @pytest.fixture
 async def server(

@@ -33,6 +33,9 @@ from openify.storage.tables.base import utcnow
 from openify.tools.base import TextMessage, ToolCall, ToolRef
 from tests.tools.dify_plugins.conftest import OFFICIAL, OWN
 
+# Real plugin processes (and, for the first test of a session, installing them) on a shared 2-core machine.
+pytestmark = pytest.mark.timeout(300)
+
 ADMIN = {"Authorization": "Bearer " + "a" * 32}
 
 
