@@ -33,6 +33,9 @@ from openify.tools.dify_plugins.spawn import Spawner, plugin_command
 log = logging.getLogger("openify.dify_plugins")
 
 
+_SILENT_S = 60.0  # six missed heartbeats
+
+
 class PluginUnavailable(OpenifyError):
     """A Dify plugin process could not start, died during a call, or did not answer in time."""
 
@@ -345,6 +348,11 @@ class PluginRuntime:
             now = time.monotonic()
             for key, proc in list(self._procs.items()):
                 idle = proc.in_flight == 0 and now - proc.last_used > self.idle_stop_s
-                if key[1] == me and (proc.dead or idle):
+                # The SDK writes a heartbeat every 10 s (HEARTBEAT_INTERVAL) even while busy: one silent this
+                # long is hung; stopping it fails its calls now rather than at their time limits.
+                hung = proc.in_flight > 0 and now - proc.last_heard > _SILENT_S
+                if hung:
+                    log.warning("Dify plugin %s wrote nothing for %.0f s: stopped as hung", proc.plugin.key, _SILENT_S)
+                if key[1] == me and (proc.dead or idle or hung):
                     self._procs.pop(key, None)
                     await proc.stop()

@@ -3,6 +3,7 @@ real plugin tool (maths) back through the host."""
 
 from __future__ import annotations
 
+import json
 import time
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -18,6 +19,9 @@ from openify.tools.dify_plugins.installer import InstalledPlugin
 from tests.conftest import settings_with_providers, stand_in_provider
 from tests.fake_llm.server import FakeLLM
 from tests.tools.dify_plugins.conftest import adopt
+
+# Real plugin processes (and, for the first test of a session, installing them) on a shared 2-core machine.
+pytestmark = pytest.mark.timeout(300)
 
 MATHS_TOOL = {
     "identity": {
@@ -116,3 +120,20 @@ async def test_function_calling_calls_the_tool_then_answers(host: Services, fake
         assert "".join(m.text for m in messages if isinstance(m, TextMessage)).strip() == "42"
     print("function_calling warm runs (s):", [round(r, 3) for r in rounds])  # noqa: T201
     assert max(rounds) < 2.0, rounds
+
+
+async def test_react_parses_the_action_calls_the_tool_and_answers(host: Services, fake_llm: FakeLLM) -> None:
+    fake_llm.reply('Thought: 需要计算。\nAction: {"action": "eval_expression", "action_input": {"expression": "6*7"}}')
+    fake_llm.reply("Thought: 我知道了。\nFinalAnswer: 六乘以七等于 42")
+    messages = await run(host, "ReAct", "六乘以七是多少？")
+
+    answer = "".join(m.text for m in messages if isinstance(m, TextMessage))
+    assert "42" in answer, answer
+    logs = [m for m in messages if isinstance(m, LogMessage)]
+    assert any(m.label == "CALL eval_expression" and m.status == "success" and "42" in str(m.data) for m in logs), [
+        (m.label, m.status) for m in logs
+    ]
+    # The second round's prompt carries the tool's observation, and "Observation" stops the model as in Dify.
+    second = fake_llm.received[-1]
+    assert "42" in json.dumps(second["messages"], ensure_ascii=False)
+    assert "Observation" in (second.get("stop") or [])

@@ -20,6 +20,9 @@ from tests.conftest import settings_with_providers, stand_in_provider
 from tests.fake_llm.server import FakeLLM
 from tests.tools.dify_plugins.conftest import adopt
 
+# Real plugin processes (and, for the first test of a session, installing them) on a shared 2-core machine.
+pytestmark = pytest.mark.timeout(300)
+
 PROBE = ToolRef("plugin", "openify-tests/everything/everything", "probe")
 CALL = ToolCall(user_id="u1", app_id=None)
 

@@ -13,8 +13,10 @@ import subprocess
 import sys
 import threading
 import time
+import uuid
 import zipfile
 from collections.abc import AsyncIterator, Iterator
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
@@ -24,9 +26,15 @@ from fastapi import FastAPI
 from pydantic import SecretStr
 
 from openify.app import create_app
+from openify.services.dify_plugins import INSTALL_JOB
 from openify.settings import DifyPluginSettings, Settings
+from openify.storage.tables import DifyPlugin, Job
+from openify.storage.tables.base import utcnow
 from openify.tools.base import TextMessage, ToolCall, ToolRef
 from tests.tools.dify_plugins.conftest import OFFICIAL, OWN
+
+# Real plugin processes (and, for the first test of a session, installing them) on a shared 2-core machine.
+pytestmark = pytest.mark.timeout(300)
 
 ADMIN = {"Authorization": "Bearer " + "a" * 32}
 
@@ -217,3 +225,24 @@ def test_cli_install_list_credentials_uninstall(tmp_path: Path) -> None:
     ]
     assert run("uninstall", "openify-tests/everything").returncode == 0
     assert "everything" not in run("list").stdout
+
+
+async def test_an_install_cut_off_by_a_killed_server_is_resumed(console: tuple[httpx.AsyncClient, FastAPI]) -> None:
+    """What a server killed mid-install leaves: the job `running` under a lapsed lease, the plugin `installing`,
+    a half-made folder. The next server's job runner claims the job again; the installer starts over."""
+    client, app = console
+    services = app.state.services
+    partial = Path(services.settings.data_dir) / "dify_plugins" / "langgenius" / "maths" / "0.0.8.partial"
+    (partial / "venv").mkdir(parents=True)
+    (partial / "venv" / "half-written").write_text("x")
+    plugin_id = str(uuid.uuid4())
+    with services.db.session() as s:
+        s.add(DifyPlugin(id=plugin_id, plugin_key="langgenius/maths", source=str(OFFICIAL["maths"]),
+                         status="installing", progress="installing dependencies", declarations={}))  # fmt: skip
+        payload = {"plugin_id": plugin_id, "source": str(OFFICIAL["maths"])}
+        s.add(Job(id=str(uuid.uuid4()), kind=INSTALL_JOB, payload=payload, status="running", attempts=1,
+                  claim_token="dead-server",
+                  lease_expires_at=utcnow() - timedelta(seconds=5)))  # fmt: skip
+    resumed = await settled(client, "langgenius/maths")
+    assert resumed["status"] == "installed", resumed
+    assert not partial.exists() and (partial.parent / "0.0.8" / "installed.json").is_file()

@@ -24,6 +24,9 @@ from openify.tools.base import JsonMessage, TextMessage, ToolCall, ToolError, To
 from openify.tools.dify_plugins.installer import InstalledPlugin
 from tests.tools.dify_plugins.conftest import adopt
 
+# Real plugin processes (and, for the first test of a session, installing them) on a shared 2-core machine.
+pytestmark = pytest.mark.timeout(300)
+
 PROBE = ToolRef("plugin", "openify-tests/everything/everything", "probe")
 CALL = ToolCall(user_id="u1")
 Host = Callable[..., Any]

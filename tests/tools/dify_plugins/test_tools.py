@@ -4,10 +4,15 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from openify.services.container import Services
 from openify.tools.base import TextMessage, ToolCall, ToolMessage, ToolRef
 from openify.tools.dify_plugins.installer import InstalledPlugin
 from tests.tools.dify_plugins.conftest import adopt
+
+# Real plugin processes (and, for the first test of a session, installing them) on a shared 2-core machine.
+pytestmark = pytest.mark.timeout(300)
 
 CALL = ToolCall(user_id="u1")
 

@@ -1,3 +1,5 @@
+# mypy: ignore-errors
+# A Dify plugin (Python >= 3.12, the dify_plugin SDK): it runs in its own venv, never in Openify's interpreter.
 """One tool, many actions: each uses one backwards invocation of the host (a test plugin of Openify)."""
 
 import json
