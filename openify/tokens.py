@@ -54,6 +54,18 @@ def count_tokens(text: str) -> int:
     return sum(len(enc.encode(piece, disallowed_special=())) for piece in _slices(text))
 
 
+def count_tokens_upto(texts: list[str], limit: int) -> int:
+    """The tokens of `texts`, counted only until they pass `limit` (then some number over it): whether a 1 MB
+    prompt fits a 16k context is known after 64 KB of it."""
+    enc, total = _encoding(), 0
+    for text in texts:
+        for piece in _slices(text):
+            total += len(enc.encode(piece, disallowed_special=()))
+            if total > limit:
+                return total
+    return total
+
+
 def estimate_tokens(text: str) -> int:
     """A tokenizer-free estimate for models whose vocabulary is unknown: ~1 token per CJK character,
     ~1.3 per Latin word, 1 per other symbol. Used where tiktoken's count would mislead (non-OpenAI models)."""

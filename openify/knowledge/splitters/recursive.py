@@ -38,7 +38,7 @@ SEPARATORS: tuple[str, ...] = (
 )
 
 
-_HARD_SLICE_CHARS = 16_384
+_HARD_SLICE_CHARS = 2048
 
 
 @lru_cache(maxsize=1)

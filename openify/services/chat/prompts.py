@@ -11,7 +11,7 @@ from openify.errors import CompletionRequestError
 from openify.providers.base import DEFAULT_CONTEXT_SIZE, ChatMessage, ContentPart, ImagePart
 from openify.services.chat.config import AppConfig
 from openify.services.chat.messages import Turn
-from openify.tokens import count_tokens
+from openify.tokens import count_tokens, count_tokens_upto
 
 # Dify's PromptTemplateParser: variables are 1-30 word characters; the three specials are filled here.
 _VARIABLE = re.compile(r"\{\{([a-zA-Z_][a-zA-Z0-9_]{0,29}|#histories#|#query#|#context#)\}\}")
@@ -48,7 +48,7 @@ def check_prompt_fits(cfg: AppConfig, inputs: Mapping[str, Any], query: str, con
     ]
     if sum(len(t.encode()) for t in texts) <= room:
         return
-    if sum(count_tokens(t) for t in texts) > room:
+    if count_tokens_upto(texts, room) > room:
         raise CompletionRequestError(TOO_LONG)
 
 
