@@ -28,6 +28,9 @@ HEADERS = {"Cache-Control": "no-cache", "X-Accel-Buffering": "no"}
 PING = b"event: ping\n\n"
 PING_INTERVAL_S = 10.0  # Dify's queue pings every 10 s of elapsed time
 _ITEM, _FAIL, _END, _PING = range(4)  # what `frames` finds in its queue
+# Items read ahead of the client: a client that reads slowly (or not at all) holds the source back here
+# instead of making the queue grow without bound; the run behind the source goes on and keeps its events.
+QUEUE_MAX_ITEMS = 256
 
 Payload = Mapping[str, Any]
 Frames = bytes  # frames already encoded, passed through as they are
@@ -80,25 +83,26 @@ async def frames(
     own, so a ping never cancels it."""
     if initial_ping:
         yield PING
-    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue()
+    queue: asyncio.Queue[tuple[int, Any]] = asyncio.Queue(QUEUE_MAX_ITEMS)
     loop = asyncio.get_running_loop()
 
     async def pump() -> None:
         try:
             async for item in source:
-                queue.put_nowait((_ITEM, item))
+                await queue.put((_ITEM, item))
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # every failure becomes the stream's error frame
-            queue.put_nowait((_FAIL, exc))
+            await queue.put((_FAIL, exc))
             return
-        queue.put_nowait((_END, None))
+        await queue.put((_END, None))
 
     timer: asyncio.TimerHandle | None = None
 
     def ping() -> None:
         nonlocal timer
-        queue.put_nowait((_PING, None))
+        if not queue.full():  # a full queue has frames to send: the client hears from the stream anyway
+            queue.put_nowait((_PING, None))
         timer = loop.call_later(ping_interval_s, ping)
 
     # One timer for the pings, not a timeout per frame: cancelled timeouts piled up in the loop's heap.

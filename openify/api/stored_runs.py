@@ -76,6 +76,7 @@ async def stored_progress(services: Services, app_id: str, run_id: str, replay: 
     frames = EventFrames(_keys(row))
     nodes = row.type == "workflow"  # a chatflow's node frames carry its message's keys, not stored here
     finished: dict[str, bool] = {}  # node execution id -> its node_finished is sent (or, without replay, past)
+    seen: dict[str, str] = {}  # node execution id -> its status when last read: only changed rows are read again
     first = True
     while True:
         events: list[WorkflowEvent] = []
@@ -84,7 +85,8 @@ async def stored_progress(services: Services, app_id: str, run_id: str, replay: 
             events.append(
                 WorkflowStarted(row.id, inputs if isinstance(inputs, dict) else {}, unix(row.created_at) or 0)
             )
-        for n in await asyncio.to_thread(runs.node_executions, run_id) if nodes else ():
+        for n in await asyncio.to_thread(runs.changed_node_executions, run_id, dict(seen)) if nodes else ():
+            seen[n.id] = n.status
             if n.status == "retry":
                 continue
             done = n.status != "running"

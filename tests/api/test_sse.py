@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import AsyncIterator
+from collections.abc import AsyncGenerator, AsyncIterator
 from typing import Any
 
 import httpx
@@ -135,3 +135,22 @@ async def test_a_client_leaving_stops_the_stream_at_its_next_frame() -> None:
     count = len(sent)
     await asyncio.sleep(0.1)
     assert len(sent) == count
+
+
+async def test_a_client_that_does_not_read_holds_the_source_back() -> None:
+    """The frames read ahead of a slow client are bounded: the source waits instead of piling up in memory."""
+    produced = 0
+
+    async def source() -> AsyncIterator[dict[str, Any]]:
+        nonlocal produced
+        for i in range(100_000):
+            produced += 1
+            yield {"event": "message", "i": i}
+
+    stream = sse.frames(source(), ping_interval_s=60)
+    assert isinstance(stream, AsyncGenerator)
+    first = await anext(stream)
+    assert first.startswith(b"data: ")
+    await asyncio.sleep(0.2)  # the client reads nothing more meanwhile
+    assert produced <= 2 * sse.QUEUE_MAX_ITEMS + 2, produced
+    await stream.aclose()

@@ -27,8 +27,8 @@ def _chat_app(app: App) -> None:
         raise NotChatApp()
 
 
-def _end_user(services: ServicesDep, app_id: str, user: str | None) -> str:
-    end_user_id = services.chat.find_end_user_id(app_id, user)
+async def _end_user(services: ServicesDep, app_id: str, user: str | None) -> str:
+    end_user_id = await asyncio.to_thread(services.chat.find_end_user_id, app_id, user)
     if end_user_id is None:
         raise ConversationNotFound()
     return end_user_id
@@ -44,7 +44,7 @@ async def list_conversations(
     sort_by: Literal["created_at", "-created_at", "updated_at", "-updated_at"] = "-updated_at",
 ) -> dict[str, Any]:
     _chat_app(ctx.app)
-    end_user_id = services.chat.find_end_user_id(ctx.app_id, user)
+    end_user_id = await asyncio.to_thread(services.chat.find_end_user_id, ctx.app_id, user)
     if end_user_id is None:
         if last_id:
             raise ConversationNotFound("Last Conversation Not Exists.")
@@ -67,7 +67,7 @@ async def delete_conversation(
         body = DeleteBody.model_validate_json(raw) if raw.strip() else DeleteBody()
     except ValidationError as exc:  # read by hand (no body parameter): the same 400 envelope as FastAPI's
         raise RequestValidationError(exc.errors()) from None
-    end_user_id = _end_user(services, ctx.app_id, body.user)
+    end_user_id = await _end_user(services, ctx.app_id, body.user)
     await asyncio.to_thread(services.chat.conversations.delete, ctx.app_id, end_user_id, conversation_id)
     if settings.delete_conversation_returns_200:
         return JSONResponse({"result": "success"})
@@ -98,7 +98,7 @@ async def list_variables(
     _chat_app(ctx.app)
     if variable_name is not None and not _VARIABLE_NAME.match(variable_name):
         raise InvalidParam("variable_name must be 1-255 characters of letters, digits, _ . -", params="variable_name")
-    end_user_id = _end_user(services, ctx.app_id, user)
+    end_user_id = await _end_user(services, ctx.app_id, user)
     page = await asyncio.to_thread(
         services.chat.conversations.list_variables,
         ctx.app_id,
@@ -116,7 +116,7 @@ async def update_variable(
     conversation_id: str, variable_id: str, body: VariableBody, ctx: AppKey, services: ServicesDep
 ) -> dict[str, Any]:
     _chat_app(ctx.app)
-    end_user_id = _end_user(services, ctx.app_id, body.user)
+    end_user_id = await _end_user(services, ctx.app_id, body.user)
     row = await asyncio.to_thread(
         services.chat.conversations.update_variable, ctx.app_id, end_user_id, conversation_id, variable_id, body.value
     )

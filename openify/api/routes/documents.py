@@ -46,7 +46,16 @@ def _options(o: CreateByText | FileOptions | UpdateByText) -> DocumentOptions:
 
 
 async def _upload(request: Request, required: bool = True) -> tuple[UploadFile | None, FileOptions]:
-    """The multipart `file` part and the `data` JSON string, with Dify's errors for each malformed form."""
+    """The multipart `file` part and the `data` JSON string, with Dify's errors for each malformed form.
+    The form's spooled files stay open until the form is closed: on an error here, and in the route after."""
+    try:
+        return await _parse_upload(request, required)
+    except BaseException:
+        await request.close()
+        raise
+
+
+async def _parse_upload(request: Request, required: bool) -> tuple[UploadFile | None, FileOptions]:
     try:
         form = await request.form()
     except Exception:
@@ -103,7 +112,10 @@ async def create_by_file(dataset_id: str, request: Request, _key: DatasetKey, se
     uuid_or_404(dataset_id)
     upload, options = await _upload(request)
     assert upload is not None  # noqa: S101 - required above
-    data, ext = await _read(services, upload)
+    try:
+        data, ext = await _read(services, upload)
+    finally:
+        await request.close()
     view, batch = await run_in_threadpool(
         services.knowledge.documents.create,
         dataset_id,
@@ -152,7 +164,10 @@ async def update_by_file(
     uuid_or_404(dataset_id)
     uuid_or_404(document_id, "Document")
     upload, options = await _upload(request, required=False)
-    data, ext = await _read(services, upload) if upload is not None else (None, None)
+    try:
+        data, ext = await _read(services, upload) if upload is not None else (None, None)
+    finally:
+        await request.close()
     view, batch = await run_in_threadpool(
         services.knowledge.documents.update,
         dataset_id,

@@ -19,7 +19,7 @@ router = APIRouter(tags=["feedback"])
 async def post_feedback(message_id: str, body: FeedbackBody, ctx: AppKey, services: ServicesDep) -> dict[str, str]:
     if body.rating not in (None, "like", "dislike"):
         raise InvalidParam("rating must be like, dislike or null", params="rating")
-    end_user_id = services.chat.find_end_user_id(ctx.app_id, body.user)
+    end_user_id = await asyncio.to_thread(services.chat.find_end_user_id, ctx.app_id, body.user)
     if end_user_id is None:
         raise MessageNotFound()
     await asyncio.to_thread(

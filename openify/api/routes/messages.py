@@ -31,7 +31,7 @@ async def list_messages(
         raise InvalidParam("conversation_id is required", params="conversation_id")
     if not conversation_id:
         return {"limit": limit, "has_more": False, "data": []}
-    end_user_id = services.chat.find_end_user_id(ctx.app_id, user)
+    end_user_id = await asyncio.to_thread(services.chat.find_end_user_id, ctx.app_id, user)
     if end_user_id is None:
         raise ConversationNotFound()
     page = await asyncio.to_thread(

@@ -234,9 +234,9 @@ async def get_workflow_events(
         raise NotWorkflowApp()
     if not q.user:
         raise InvalidParam(_USER_REQUIRED)
-    end_user = services.end_users.find(ctx.app_id, q.user)
+    end_user = await asyncio.to_thread(services.end_users.find, ctx.app_id, q.user)
     try:
-        row = services.workflows.get_run(ctx.app_id, workflow_run_id)
+        row = await asyncio.to_thread(services.workflows.get_run, ctx.app_id, workflow_run_id)
     except NotFound:
         raise NotFound("Workflow run not found.") from None
     if end_user is None or row.created_by != end_user.id:
@@ -249,7 +249,8 @@ async def get_workflow_events(
             return sse.response(stored, initial_ping=True)
         return sse.response(_closing(_live_stream(followed.live, services, q), followed), initial_ping=True)
     if live is None or live.done:
-        return sse.response(_finished_only(services.workflows.get_run(ctx.app_id, workflow_run_id)))
+        row = await asyncio.to_thread(services.workflows.get_run, ctx.app_id, workflow_run_id)
+        return sse.response(_finished_only(row))
     return sse.response(_live_stream(live, services, q), initial_ping=True)
 
 

@@ -377,6 +377,20 @@ class WorkflowRunService:
                 s.scalars(select(NodeExecution).where(NodeExecution.run_id == run_id).order_by(NodeExecution.index))
             )
 
+    def changed_node_executions(self, run_id: str, seen: Mapping[str, str]) -> list[NodeExecution]:
+        """The run's node rows that are new or whose status changed since `seen` (row id -> status) was read.
+        A follower polls this: the statuses are a small read, and only rows it has not seen so are loaded."""
+        with self._db.session() as s:
+            states = s.execute(
+                select(NodeExecution.id, NodeExecution.status).where(NodeExecution.run_id == run_id)
+            ).all()
+            wanted = [r.id for r in states if seen.get(r.id) != r.status]
+            rows: list[NodeExecution] = []
+            for start in range(0, len(wanted), 500):
+                part = wanted[start : start + 500]
+                rows.extend(s.scalars(select(NodeExecution).where(NodeExecution.id.in_(part))))
+            return sorted(rows, key=lambda n: n.index)
+
     def logs(self, app_id: str, filters: LogFilters, page: int, limit: int) -> tuple[int, list[LogEntry]]:
         """Runs of the app, newest first, filtered as Dify's workflow app logs."""
         conds: list[Any] = [WorkflowRun.app_id == app_id, WorkflowRun.status != "running"]

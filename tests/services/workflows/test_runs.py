@@ -68,3 +68,21 @@ async def test_recover_fails_what_a_dead_process_left_running(services: Services
     assert services.workflows.recover() == 0
     live.stop()
     await live.wait()
+
+
+async def test_a_follower_reads_only_node_rows_that_changed(services: Services) -> None:
+    """The stored-run follower polls `changed_node_executions`: rows it has seen in their status are not loaded
+    again; a new row, or one whose status changed, is."""
+    kit = import_app(services, SLOW)
+    app = services.apps.get(kit.app_id)
+    user = await services.workflows.end_user(app.id, "u1")
+    live = await services.workflows.start(app, user, {})
+    await live.wait()
+    runs = services.workflows
+    first = await asyncio.to_thread(runs.changed_node_executions, live.run_id, {})
+    assert sorted(n.node_id for n in first) == ["end", "nap", "start"]
+    seen = {n.id: n.status for n in first}
+    assert await asyncio.to_thread(runs.changed_node_executions, live.run_id, seen) == []
+    nap = next(n for n in first if n.node_id == "nap")
+    again = await asyncio.to_thread(runs.changed_node_executions, live.run_id, {**seen, nap.id: "running"})
+    assert [n.node_id for n in again] == ["nap"]
