@@ -76,6 +76,7 @@ def site() -> Iterator[str]:
     threading.Thread(target=httpd.serve_forever, daemon=True).start()
     yield f"http://127.0.0.1:{httpd.server_address[1]}/"
     httpd.shutdown()
+    httpd.server_close()
 
 
 async def test_webscraper_reads_a_page_only_where_the_ssrf_guard_allows(site: str) -> None:
