@@ -11,7 +11,7 @@ from fastapi import FastAPI
 
 from openify import __version__
 from openify.api import errors
-from openify.api.routes import console, dify_plugins, file_links, health, service_routers
+from openify.api.routes import console, dify_plugins, file_links, health, openai_face, service_routers
 from openify.plugins import build_registries
 from openify.security.isolation import report as isolation_report
 from openify.services.container import Services
@@ -62,4 +62,5 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dify_plugins.console)
     app.include_router(dify_plugins.files)  # where Dify plugins upload the files they make (signed URLs)
     app.include_router(file_links.router)  # signed file links live at the root, as Dify's /files blueprint
+    app.mount(openai_face.PREFIX, openai_face.face_app(services))  # every app as an OpenAI model
     return app
