@@ -62,6 +62,7 @@ class FaceTurn:
     conversation_id: str | None
     events: AsyncIterator[FaceEvent]
     answer: list[str] = field(default_factory=list)
+    outputs: dict[str, Any] = field(default_factory=dict)  # a workflow's outputs, once it finished
 
 
 def split_messages(messages: Sequence[ChatText]) -> tuple[str, list[Turn]]:
@@ -107,13 +108,26 @@ class OpenAIFace:
         inputs: Mapping[str, Any],
     ) -> FaceTurn:
         query, history = split_messages(messages)
+        return await self.run(app, user, query, inputs, conversation_id, history)
+
+    async def run(
+        self,
+        app: App,
+        user: str,
+        query: str,
+        inputs: Mapping[str, Any],
+        conversation_id: str | None = None,
+        history: Sequence[Turn] = (),
+    ) -> FaceTurn:
+        """One turn of any app: `query` is the chat query, or the first text input of a completion or workflow
+        app when `inputs` leaves it empty."""
         mode = app.mode
         if mode not in FACE_MODES:
             raise InvalidParam(f"apps of mode {mode!r} cannot answer as a chat model")
         if mode in ("completion", "workflow"):
             var = first_text_input(app)
             filled = dict(inputs)
-            if var is not None:
+            if var is not None and query:
                 filled.setdefault(var, query)
             inputs = filled
         if mode == "workflow":
@@ -180,14 +194,16 @@ class OpenAIFace:
         workflows = self._s.workflows
         end_user = await workflows.end_user(app.id, user)
         live = await workflows.start(app, end_user, dict(inputs), files=[])
+        outputs: dict[str, Any] = {}
 
         async def events() -> AsyncIterator[FaceEvent]:
             finished = await live.wait()
             if finished.status != "succeeded":
                 yield FaceError(CompletionRequestError(finished.error or f"the run ended {finished.status}"))
                 return
+            outputs.update(finished.outputs)
             yield FaceDelta(_outputs_text(finished.outputs))
             u = self._s.chatflows.usage(live, finished)
             yield FaceEnd(u.prompt_tokens, u.completion_tokens, u.total_tokens)
 
-        return FaceTurn(None, events())
+        return FaceTurn(None, events(), outputs=outputs)
