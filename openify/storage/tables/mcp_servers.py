@@ -22,3 +22,20 @@ class AppMcpServer(Base):
     status: Mapped[str] = mapped_column(String(16), default="active")  # Dify's active / inactive
     created_at: Mapped[datetime] = created_column()  # type: ignore[assignment]
     updated_at: Mapped[datetime] = updated_column()  # type: ignore[assignment]
+
+
+class McpToolProvider(Base):
+    """An MCP server whose tools Openify calls (Dify's `tool_mcp_providers`), reached by `server_identifier`."""
+
+    __tablename__ = "mcp_tool_providers"
+
+    id: Mapped[str] = id_column()  # type: ignore[assignment]  # helper returns a mapped_column
+    identifier: Mapped[str] = mapped_column(String(64), unique=True)  # Dify's server_identifier
+    name: Mapped[str] = mapped_column(String(255))
+    url: Mapped[str] = mapped_column(Text)  # an http(s) URL, or "" for a stdio server
+    command: Mapped[str] = mapped_column(Text, default="")  # a stdio server's command line
+    headers: Mapped[dict[str, Any]] = mapped_column(JSON, default=dict)
+    timeout_s: Mapped[float] = mapped_column(default=30.0)
+    tools: Mapped[list[Any]] = mapped_column(JSON, default=list)  # the cached `tools/list`
+    created_at: Mapped[datetime] = created_column()  # type: ignore[assignment]
+    updated_at: Mapped[datetime] = updated_column()  # type: ignore[assignment]

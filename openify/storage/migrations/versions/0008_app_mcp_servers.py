@@ -1,4 +1,4 @@
-"""Apps published as MCP servers.
+"""Apps published as MCP servers, and MCP servers used as tool providers.
 
 Revision ID: 0008_app_mcp_servers
 Revises: 0007_dify_plugins
@@ -29,5 +29,21 @@ def upgrade() -> None:
     )
 
 
+    op.create_table(
+        "mcp_tool_providers",
+        sa.Column("id", sa.String(36), primary_key=True),
+        sa.Column("identifier", sa.String(64), nullable=False, unique=True),
+        sa.Column("name", sa.String(255), nullable=False),
+        sa.Column("url", sa.Text(), nullable=False),
+        sa.Column("command", sa.Text(), nullable=False),
+        sa.Column("headers", sa.JSON(), nullable=False),
+        sa.Column("timeout_s", sa.Float(), nullable=False),
+        sa.Column("tools", sa.JSON(), nullable=False),
+        sa.Column("created_at", sa.DateTime(), nullable=False),
+        sa.Column("updated_at", sa.DateTime(), nullable=False),
+    )
+
+
 def downgrade() -> None:
+    op.drop_table("mcp_tool_providers")
     op.drop_table("app_mcp_servers")

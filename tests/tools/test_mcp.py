@@ -1,0 +1,122 @@
+"""MCP tool providers: a real MCP server (the `mcp` SDK's FastMCP) on loopback, over streamable HTTP and SSE,
+added by identifier, listed, called through the tool manager as tool nodes and agents call it, refreshed, removed."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+from collections.abc import AsyncIterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import uvicorn
+from mcp.server.fastmcp import FastMCP, Image
+from starlette.applications import Starlette
+
+from openify.errors import InvalidParam
+from openify.services.container import Services
+from openify.settings import HttpNodeSettings, Settings
+from openify.tools.base import FileMessage, JsonMessage, TextMessage, ToolCall, ToolRef, VariableMessage
+from openify.tools.mcp import McpConnector, McpToolSource, list_remote
+from tests.conftest import free_port
+
+PNG = base64.b64decode(
+    "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
+)
+
+
+def _server() -> FastMCP:
+    server = FastMCP("demo")
+
+    @server.tool(description="Add two numbers")
+    def add(a: int, b: int) -> dict[str, int]:
+        return {"sum": a + b}
+
+    @server.tool(description="Greet someone")
+    def greet(name: str) -> str:
+        return f"你好, {name}"
+
+    @server.tool(description="A one-pixel image")
+    def pixel() -> Image:
+        return Image(data=PNG, format="png")
+
+    return server
+
+
+async def _serve(app: Starlette) -> AsyncIterator[str]:
+    port = free_port()
+    server = uvicorn.Server(uvicorn.Config(app, host="127.0.0.1", port=port, lifespan="on", log_level="warning"))
+    task = asyncio.create_task(server.serve())
+    while not server.started:
+        await asyncio.sleep(0.01)
+    try:
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        server.should_exit = True
+        await task
+
+
+@pytest.fixture
+async def http_url() -> AsyncIterator[str]:
+    async for base in _serve(_server().streamable_http_app()):
+        yield f"{base}/mcp"
+
+
+@pytest.fixture
+async def sse_url() -> AsyncIterator[str]:
+    async for base in _serve(_server().sse_app()):
+        yield f"{base}/sse"
+
+
+@pytest.fixture
+def settings(tmp_path: Path, database_url: str) -> Settings:
+    return Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=tmp_path / "data", database_url=database_url,
+        http_node=HttpNodeSettings(allow_hosts=["127.0.0.1"]),
+    )  # fmt: skip
+
+
+async def _call(services: Services, provider: str, tool: str, params: dict[str, Any]) -> list[Any]:
+    ref = ToolRef("mcp", provider, tool)
+    return [m async for m in services.tools.call(ref, params, ToolCall(user_id="u1"))]
+
+
+async def test_streamable_http_provider(services: Services, http_url: str) -> None:
+    source = services.tools.source("mcp")
+    assert isinstance(source, McpToolSource)
+    row = await source.add("demo", http_url, headers={"X-Test": "1"})
+    assert sorted(t["name"] for t in row.tools) == ["add", "greet", "pixel"]
+    provider = await source.find_provider("demo")
+    assert provider is not None
+    add = provider.find_tool("add")
+    assert add is not None and add.llm_schema()["required"] == ["a", "b"]
+    assert [(p.name, p.type, p.form) for p in add.parameters] == [("a", "number", "llm"), ("b", "number", "llm")]
+
+    messages = await _call(services, "demo", "add", {"a": 2, "b": "3"})
+    assert JsonMessage({"sum": 5}) in messages  # text that parses as JSON
+    assert VariableMessage("sum", 5) in messages  # structuredContent
+    assert TextMessage("你好, 世界") in await _call(services, "demo", "greet", {"name": "世界"})
+    (image,) = [m for m in await _call(services, "demo", "pixel", {}) if isinstance(m, FileMessage)]
+    assert image.mime_type == "image/png" and image.data == PNG
+
+    assert (await source.refresh("demo")).identifier == "demo"
+    source.remove("demo")
+    assert await source.find_provider("demo") is None
+
+
+async def test_sse_provider_and_refusals(services: Services, sse_url: str) -> None:
+    source = services.tools.source("mcp")
+    assert isinstance(source, McpToolSource)
+    await source.add("sse-demo", sse_url)
+    assert TextMessage("你好, x") in await _call(services, "sse-demo", "greet", {"name": "x"})
+    with pytest.raises(InvalidParam):
+        await source.add("sse-demo", sse_url)  # the identifier exists
+    with pytest.raises(InvalidParam):
+        await source.add("other", "file:///etc/passwd")
+
+
+async def test_private_addresses_are_refused_without_the_allowance(tmp_path: Path, http_url: str) -> None:
+    connector = McpConnector(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
+    with pytest.raises(InvalidParam, match="not allowed"):
+        await list_remote(connector, http_url, {}, 5)
