@@ -132,6 +132,33 @@ def _app_mcp(servers: Services, args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_tools_mcp(args: argparse.Namespace) -> int:
+    """MCP tool providers: add (lists the server's tools now), list, refresh, remove."""
+    import asyncio
+
+    services = _services(_settings(args))
+    try:
+        mcp = services.mcp_tools
+        if args.mcp_command == "add":
+            headers = dict(h.partition(":")[::2] for h in args.header or [])
+            headers = {k.strip(): v.strip() for k, v in headers.items()}
+            _print(asyncio.run(mcp.add(args.identifier, args.url, args.name, headers, args.timeout)))
+        elif args.mcp_command == "list":
+            for row in mcp.list():
+                _print(row)
+        elif args.mcp_command == "refresh":
+            _print(asyncio.run(mcp.refresh(args.identifier)))
+        else:
+            mcp.remove(args.identifier)
+            _print({"result": "success"})
+        return 0
+    except OpenifyError as exc:
+        sys.stderr.write(f"{exc.detail}\n")
+        return 1
+    finally:
+        services.stop()
+
+
 def cmd_key_create(args: argparse.Namespace) -> int:
     services = _services(_settings(args))
     token, info = services.keys.create("dataset") if args.dataset else services.keys.create("app", args.app)
@@ -234,6 +261,22 @@ def build_parser() -> argparse.ArgumentParser:
     mcp.add_argument("--description", help="the tool's description (default: the app's)")
     mcp.add_argument("--param", action="append", metavar="VAR=DESCRIPTION", help="describe an input (repeatable)")
     mcp.set_defaults(func=cmd_app_mcp)
+
+    tools = sub.add_parser("tools", help="tool providers").add_subparsers(dest="tools_command", required=True)
+    mcp_tools = tools.add_parser("mcp", help="MCP servers as tool providers").add_subparsers(
+        dest="mcp_command", required=True
+    )
+    ma = mcp_tools.add_parser("add", parents=[common], help="add an MCP server (its tools are listed now)")
+    ma.add_argument("identifier", help="the server_identifier DSLs name it by")
+    ma.add_argument("url", help="streamable HTTP or SSE endpoint (a path ending in /sse speaks SSE)")
+    ma.add_argument("--name", help="a display name (default: the identifier)")
+    ma.add_argument("--header", action="append", metavar="K:V", help="an HTTP header sent to the server")
+    ma.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds per request (default 30)")
+    mcp_tools.add_parser("list", parents=[common], help="list MCP tool providers")
+    for verb in ("refresh", "remove"):
+        mcp_tools.add_parser(verb, parents=[common], help=f"{verb} an MCP tool provider").add_argument("identifier")
+    for action in mcp_tools.choices.values():
+        action.set_defaults(func=cmd_tools_mcp)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)
     kc = key.add_parser("create", parents=[common], help="create a key (printed once)")

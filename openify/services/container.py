@@ -19,6 +19,7 @@ from openify.services.instances import Instances
 from openify.services.keys import KeyService
 from openify.services.knowledge import KnowledgeService
 from openify.services.mcp_server import McpServerService
+from openify.services.mcp_tools import McpToolProviders
 from openify.services.openai_face import OpenAIFace
 from openify.services.signing_keys import signing_key
 from openify.services.stops import StopRelay, TaskStop
@@ -98,6 +99,11 @@ class Services:
     def mcp_servers(self) -> McpServerService:
         """Apps published as MCP servers."""
         return McpServerService(self.db, OpenAIFace(self))
+
+    @cached_property
+    def mcp_tools(self) -> McpToolProviders:
+        """MCP servers used as tool providers."""
+        return McpToolProviders(self.tools)
 
     @cached_property
     def chat(self) -> ChatService:

@@ -9,9 +9,11 @@ from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
 
+import httpx
 import pytest
 import uvicorn
 from mcp.server.fastmcp import FastMCP, Image
+from pydantic import SecretStr
 from starlette.applications import Starlette
 
 from openify.errors import InvalidParam
@@ -21,6 +23,7 @@ from openify.tools.base import FileMessage, JsonMessage, TextMessage, ToolCall, 
 from openify.tools.mcp import McpConnector, McpToolSource, list_remote
 from tests.conftest import free_port
 
+ADMIN = "admin-token-0123456789abcdef"
 PNG = base64.b64decode(
     "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNk+M9QDwADhgGAWjR9awAAAABJRU5ErkJggg=="
 )
@@ -73,7 +76,7 @@ async def sse_url() -> AsyncIterator[str]:
 def settings(tmp_path: Path, database_url: str) -> Settings:
     return Settings(  # type: ignore[call-arg]
         _env_file=None, data_dir=tmp_path / "data", database_url=database_url,
-        http_node=HttpNodeSettings(allow_hosts=["127.0.0.1"]),
+        http_node=HttpNodeSettings(allow_hosts=["127.0.0.1"]), admin_token=SecretStr(ADMIN),
     )  # fmt: skip
 
 
@@ -120,3 +123,28 @@ async def test_private_addresses_are_refused_without_the_allowance(tmp_path: Pat
     connector = McpConnector(Settings(_env_file=None, data_dir=tmp_path))  # type: ignore[call-arg]
     with pytest.raises(InvalidParam, match="not allowed"):
         await list_remote(connector, http_url, {}, 5)
+
+
+async def test_console_api(client: httpx.AsyncClient, http_url: str) -> None:
+    auth = {"Authorization": f"Bearer {ADMIN}"}
+    body = {"server_url": http_url, "server_identifier": "demo", "name": "演示", "headers": {"X-Key": "s3cret"}}
+    added = await client.post("/console/api/workspaces/current/tool-provider/mcp", json=body, headers=auth)
+    assert added.status_code == 201, added.text
+    assert added.json()["headers"] == {"X-Key": "******"} and added.json()["name"] == "演示"
+    listed = (await client.get("/console/api/workspaces/current/tools/mcp", headers=auth)).json()
+    assert [p["server_identifier"] for p in listed] == ["demo"]
+    refreshed = await client.get("/console/api/workspaces/current/tool-provider/mcp/update/demo", headers=auth)
+    assert len(refreshed.json()["tools"]) == 3
+    bad = await client.post(
+        "/console/api/workspaces/current/tool-provider/mcp",
+        json={**body, "server_identifier": "x", "server_url": "http://127.0.0.1:9/mcp"},
+        headers=auth,
+    )
+    assert bad.status_code == 400 and "Cannot list" in bad.json()["message"]
+    gone = await client.request(
+        "DELETE", "/console/api/workspaces/current/tool-provider/mcp", json={"server_identifier": "demo"}, headers=auth
+    )
+    assert gone.json() == {"result": "success"}
+    assert (
+        await client.get("/console/api/workspaces/current/tool-provider/mcp/update/demo", headers=auth)
+    ).status_code == 404

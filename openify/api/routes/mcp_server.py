@@ -101,6 +101,47 @@ async def refresh_server(app_id: str, services: ServicesDep) -> dict[str, Any]:
     return _body(await run_in_threadpool(services.mcp_servers.update, app, None, None, None, True))
 
 
+class McpProviderCreate(BaseModel):
+    """Dify's body for adding an MCP tool provider."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    server_url: str = Field(min_length=1, max_length=2048)
+    server_identifier: str = Field(min_length=1, max_length=64, pattern=r"^[a-z0-9_-]+$")
+    name: str | None = Field(default=None, max_length=255)
+    headers: dict[str, str] = Field(default_factory=dict)
+    timeout: float = 30.0
+
+
+class McpProviderRef(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    server_identifier: str = Field(min_length=1, max_length=64)
+
+
+@console.post("/workspaces/current/tool-provider/mcp", status_code=201)
+async def add_mcp_provider(body: McpProviderCreate, services: ServicesDep) -> dict[str, Any]:
+    mcp = services.mcp_tools
+    return await mcp.add(body.server_identifier, body.server_url, body.name, body.headers, body.timeout)
+
+
+@console.get("/workspaces/current/tools/mcp")
+async def list_mcp_providers(services: ServicesDep) -> list[dict[str, Any]]:
+    return await run_in_threadpool(services.mcp_tools.list)
+
+
+@console.get("/workspaces/current/tool-provider/mcp/update/{server_identifier}")
+async def refresh_mcp_provider(server_identifier: str, services: ServicesDep) -> dict[str, Any]:
+    """A new `tools/list` from the server."""
+    return await services.mcp_tools.refresh(server_identifier)
+
+
+@console.delete("/workspaces/current/tool-provider/mcp")
+async def remove_mcp_provider(body: McpProviderRef, services: ServicesDep) -> dict[str, str]:
+    await run_in_threadpool(services.mcp_tools.remove, body.server_identifier)
+    return {"result": "success"}
+
+
 class McpEndpoint:
     """The ASGI app mounted at `/mcp/server`: checks the code, then hands the request to the SDK."""
 
