@@ -148,3 +148,36 @@ async def test_console_api(client: httpx.AsyncClient, http_url: str) -> None:
     assert (
         await client.get("/console/api/workspaces/current/tool-provider/mcp/update/demo", headers=auth)
     ).status_code == 404
+
+
+async def test_a_workflow_tool_node_calls_an_mcp_tool_by_server_identifier(
+    client: httpx.AsyncClient, services: Services, http_url: str
+) -> None:
+    from tests.api.workflow_kit import dsl, end, start, text_input
+    from tests.conftest import import_app
+
+    source = services.tools.source("mcp")
+    assert isinstance(source, McpToolSource)
+    await source.add("demo", http_url)
+    node = {
+        "id": "add",
+        "type": "tool",
+        "provider_id": "demo",  # Dify's DSL names an MCP provider by its server_identifier
+        "provider_type": "mcp",
+        "provider_name": "demo",
+        "tool_name": "add",
+        "tool_label": "add",
+        "tool_configurations": {},
+        "tool_parameters": {"a": {"type": "mixed", "value": "{{#start.x#}}"}, "b": {"type": "constant", "value": 40}},
+    }
+    app = dsl(
+        [start(text_input("x")), node, end(json=["add", "json"], total=["add", "sum"])],
+        [("start", "add"), ("add", "end")],
+    )
+    kit = import_app(services, app)
+    body = {"inputs": {"x": "2"}, "user": "u1", "response_mode": "blocking"}
+    r = await client.post("/v1/workflows/run", headers=kit.auth, json=body)
+    assert r.status_code == 200, r.text
+    data = r.json()["data"]
+    assert data["status"] == "succeeded", data
+    assert data["outputs"] == {"json": [{"sum": 42}], "total": 42}
