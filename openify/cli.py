@@ -142,7 +142,11 @@ def cmd_tools_mcp(args: argparse.Namespace) -> int:
         if args.mcp_command == "add":
             headers = dict(h.partition(":")[::2] for h in args.header or [])
             headers = {k.strip(): v.strip() for k, v in headers.items()}
-            _print(asyncio.run(mcp.add(args.identifier, args.url, args.name, headers, args.timeout)))
+            if bool(args.url) == bool(args.command):
+                sys.stderr.write("give either a URL or --command\n")
+                return 1
+            added = mcp.add(args.identifier, args.url or "", args.name, headers, args.timeout, args.command or "")
+            _print(asyncio.run(added))
         elif args.mcp_command == "list":
             for row in mcp.list():
                 _print(row)
@@ -268,7 +272,8 @@ def build_parser() -> argparse.ArgumentParser:
     )
     ma = mcp_tools.add_parser("add", parents=[common], help="add an MCP server (its tools are listed now)")
     ma.add_argument("identifier", help="the server_identifier DSLs name it by")
-    ma.add_argument("url", help="streamable HTTP or SSE endpoint (a path ending in /sse speaks SSE)")
+    ma.add_argument("url", nargs="?", help="streamable HTTP or SSE endpoint (a path ending in /sse speaks SSE)")
+    ma.add_argument("--command", help="a stdio server's command line, run confined (instead of a URL)")
     ma.add_argument("--name", help="a display name (default: the identifier)")
     ma.add_argument("--header", action="append", metavar="K:V", help="an HTTP header sent to the server")
     ma.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds per request (default 30)")

@@ -17,6 +17,7 @@ def provider_body(row: McpToolProvider) -> dict[str, Any]:
         "server_identifier": row.identifier,
         "name": row.name,
         "server_url": row.url,
+        "command": row.command,
         "headers": dict.fromkeys(row.headers or {}, "******"),
         "timeout": row.timeout_s,
         "tools": [{"name": t.get("name"), "description": t.get("description", "")} for t in row.tools or []],
@@ -36,11 +37,11 @@ class McpToolProviders:
         return source
 
     async def add(
-        self, identifier: str, url: str, name: str | None, headers: dict[str, str], timeout_s: float
+        self, identifier: str, url: str, name: str | None, headers: dict[str, str], timeout_s: float, command: str = ""
     ) -> dict[str, Any]:
         if not 0 < timeout_s <= 600:
             raise InvalidParam("timeout must be between 0 and 600 seconds", params="timeout")
-        return provider_body(await self.source.add(identifier, url, name, headers, timeout_s))
+        return provider_body(await self.source.add(identifier, url, name, headers, timeout_s, command))
 
     def list(self) -> list[dict[str, Any]]:
         return [provider_body(r) for r in self.source.rows()]

@@ -9,24 +9,32 @@ Results map as Dify maps them: text that parses as JSON becomes json, images and
 
 from __future__ import annotations
 
+import asyncio
 import base64
 import binascii
 import json
+import os
+import shlex
+import shutil
 from collections.abc import AsyncIterator, Mapping, Sequence
-from contextlib import AsyncExitStack, asynccontextmanager
+from contextlib import AbstractAsyncContextManager, AsyncExitStack, asynccontextmanager
 from datetime import timedelta
+from pathlib import Path
 from typing import Any, ClassVar
 from urllib.parse import urlparse
 
+import anyio
 import httpx
 import mcp.types as mt
 from mcp import ClientSession
 from mcp.client.sse import sse_client
 from mcp.client.streamable_http import streamablehttp_client
+from mcp.shared.message import SessionMessage
 from sqlalchemy import select
 
 from openify.errors import InvalidParam, NotFound
 from openify.registry import Registries
+from openify.security import isolation
 from openify.security.ssrf import guarded_async_client
 from openify.settings import Settings
 from openify.storage.tables import McpToolProvider
@@ -48,6 +56,20 @@ from openify.tools.base import (
 )
 
 _TYPES = {"integer": "number", "number": "number", "boolean": "boolean", "array": "array", "object": "object"}
+
+
+def _program_paths(argv: Sequence[str]) -> list[Path]:
+    """Read-only binds a command needs beyond /usr: its program's prefix, and folders of absolute path arguments."""
+    paths: list[Path] = []
+    program = shutil.which(argv[0])
+    if program is not None:
+        prefix = Path(program).resolve().parent.parent
+        if not prefix.is_relative_to("/usr"):
+            paths.append(prefix)
+    for arg in argv[1:]:
+        if arg.startswith("/") and Path(arg).exists():
+            paths.append(Path(arg).resolve().parent)
+    return paths
 
 
 def declaration_of(row: McpToolProvider) -> ToolProviderDeclaration:
@@ -112,6 +134,66 @@ class McpConnector:
             yield s
 
     @asynccontextmanager
+    async def stdio(self, command: str, work_dir: Path) -> AsyncIterator[ClientSession]:
+        """A stdio server (which Dify refuses, dify#22495), confined as plugins are (`security/isolation.py`):
+        its own folder, the host's /usr and its program's prefix read-only, no network, no server environment.
+        The SDK's stdio client starts processes itself and cannot pass the seccomp descriptor bubblewrap needs, so
+        the newline-delimited JSON-RPC framing of the stdio transport is done here over the confined pipes."""
+        argv = shlex.split(command)
+        if not argv:
+            raise InvalidParam("An MCP stdio command is empty", params="command")
+        work_dir.mkdir(parents=True, exist_ok=True)
+        sandbox = self._settings.sandbox
+        confinement = isolation.Confinement(
+            argv=argv,
+            cwd=work_dir,
+            env={"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": str(work_dir), "LANG": "C.UTF-8"},  # noqa: TID251
+            ro_paths=_program_paths(argv),
+            rw_paths=[work_dir],
+            network="none",
+            max_open_files=1024,
+            bwrap_path=sandbox.bwrap_path,
+            allow_weak=sandbox.allow_weak,
+        )
+        pipe = asyncio.subprocess.PIPE
+        proc = await isolation.spawn(confinement, stdin=pipe, stdout=pipe, stderr=asyncio.subprocess.DEVNULL)
+        assert proc.stdin is not None and proc.stdout is not None  # noqa: S101 - asked for above
+        stdin, stdout = proc.stdin, proc.stdout
+        to_client, read = anyio.create_memory_object_stream[SessionMessage | Exception](16)
+        write, from_client = anyio.create_memory_object_stream[SessionMessage](16)
+
+        async def pump_out() -> None:
+            async with to_client:
+                async for line in stdout:
+                    if line.strip():
+                        try:
+                            message = mt.JSONRPCMessage.model_validate_json(line)
+                        except ValueError as exc:
+                            await to_client.send(exc)
+                            continue
+                        await to_client.send(SessionMessage(message))
+
+        async def pump_in() -> None:
+            async with from_client:
+                async for item in from_client:
+                    data = item.message.model_dump_json(by_alias=True, exclude_none=True)
+                    stdin.write(data.encode() + b"\n")
+                    await stdin.drain()
+
+        try:
+            async with anyio.create_task_group() as tg:
+                tg.start_soon(pump_out)
+                tg.start_soon(pump_in)
+                async with ClientSession(read, write) as s:
+                    await s.initialize()
+                    yield s
+                tg.cancel_scope.cancel()
+        finally:
+            if proc.returncode is None:
+                proc.kill()
+            await proc.wait()
+
+    @asynccontextmanager
     async def _streamable(self, url: str, headers: Mapping[str, str], timeout_s: float) -> AsyncIterator[ClientSession]:
         client = streamablehttp_client(
             url, dict(headers), timeout=timedelta(seconds=timeout_s), httpx_client_factory=self._client
@@ -140,6 +222,12 @@ class McpToolSource:
         if context.db is None:
             raise RuntimeError("the mcp tool source keeps its providers in the database")
         self._db, self.connector = context.db, McpConnector(context.settings)
+        self._work = context.settings.data_dir / "mcp"
+
+    def _open(self, url: str, command: str, headers: Mapping[str, str], timeout_s: float, identifier: str) -> Any:
+        if command:
+            return self.connector.stdio(command, self._work / identifier)
+        return self.connector.session(url, headers, timeout_s)
 
     # --- providers ------------------------------------------------------------------------------------------
     def rows(self) -> list[McpToolProvider]:
@@ -150,18 +238,17 @@ class McpToolSource:
         with self._db.session() as s:
             return s.scalar(select(McpToolProvider).where(McpToolProvider.identifier == identifier))
 
-    async def list_remote(self, url: str, headers: Mapping[str, str], timeout_s: float) -> list[dict[str, Any]]:
-        return await list_remote(self.connector, url, headers, timeout_s)
-
     async def add(
         self, identifier: str, url: str, name: str | None = None, headers: Mapping[str, str] | None = None,
-        timeout_s: float = 30.0,
+        timeout_s: float = 30.0, command: str = "",
     ) -> McpToolProvider:  # fmt: skip
         if not identifier or len(identifier) > 64 or self.row(identifier) is not None:
             raise InvalidParam(f"MCP provider {identifier!r} is empty, too long or exists already", params="identifier")
-        tools = await self.list_remote(url, headers or {}, timeout_s)
+        if not identifier.replace("-", "").replace("_", "").isalnum():
+            raise InvalidParam("An MCP identifier is letters, digits, - and _", params="identifier")
+        tools = await list_over(self._open(url, command, headers or {}, timeout_s, identifier))
         row = McpToolProvider(
-            identifier=identifier, name=name or identifier, url=url, command="", headers=dict(headers or {}),
+            identifier=identifier, name=name or identifier, url=url, command=command, headers=dict(headers or {}),
             timeout_s=timeout_s, tools=tools,
         )  # fmt: skip
         with self._db.session() as s:
@@ -175,7 +262,7 @@ class McpToolSource:
         row = self.row(identifier)
         if row is None:
             raise NotFound(f"MCP provider {identifier!r} not found")
-        tools = await self.list_remote(row.url, row.headers or {}, row.timeout_s)
+        tools = await list_over(self._open(row.url, row.command, row.headers or {}, row.timeout_s, row.identifier))
         with self._db.session() as s:
             found = s.get(McpToolProvider, row.id)
             assert found is not None  # noqa: S101 - read above
@@ -207,8 +294,9 @@ class McpToolSource:
         if row is None or declaration_of(row).find_tool(ref.tool) is None:
             raise ToolNotFound(f"MCP tool {ref.provider}/{ref.tool} not found")
         try:
-            async with self.connector.session(row.url, row.headers or {}, row.timeout_s) as session:
-                result = await session.call_tool(ref.tool, dict(parameters))
+            opened = self._open(row.url, row.command, row.headers or {}, row.timeout_s, row.identifier)
+            async with opened as session:
+                result = await session.call_tool(ref.tool, dict(parameters), timedelta(seconds=row.timeout_s))
         except Exception as exc:
             raise ToolError(f"MCP tool {ref.provider}/{ref.tool} failed: {_reason(exc)}") from None
         if result.isError:
@@ -221,9 +309,13 @@ class McpToolSource:
 async def list_remote(
     connector: McpConnector, url: str, headers: Mapping[str, str], timeout_s: float
 ) -> list[dict[str, Any]]:
-    """The server's `tools/list`, as JSON; any failure is a clear InvalidParam."""
+    """An HTTP server's `tools/list`, as JSON; any failure is a clear InvalidParam."""
+    return await list_over(connector.session(url, headers, timeout_s))
+
+
+async def list_over(opened: AbstractAsyncContextManager[ClientSession]) -> list[dict[str, Any]]:
     try:
-        async with connector.session(url, headers, timeout_s) as session:
+        async with opened as session:
             listed = await session.list_tools()
     except InvalidParam:
         raise

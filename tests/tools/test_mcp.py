@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
 from typing import Any
@@ -181,3 +182,14 @@ async def test_a_workflow_tool_node_calls_an_mcp_tool_by_server_identifier(
     data = r.json()["data"]
     assert data["status"] == "succeeded", data
     assert data["outputs"] == {"json": [{"sum": 42}], "total": 42}
+
+
+async def test_stdio_server_runs_confined(services: Services) -> None:
+    source = services.tools.source("mcp")
+    assert isinstance(source, McpToolSource)
+    script = Path(__file__).with_name("mcp_stdio_server.py")
+    row = await source.add("shouter", "", command=f"{sys.executable} {script}")
+    assert [t["name"] for t in row.tools] == ["shout"]
+    assert TextMessage("HI 你好!") in await _call(services, "shouter", "shout", {"text": "hi 你好"})
+    with pytest.raises(InvalidParam, match="Cannot list"):
+        await source.add("broken", "", command="/nonexistent/server")
