@@ -193,3 +193,11 @@ async def test_stdio_server_runs_confined(services: Services) -> None:
     assert TextMessage("HI 你好!") in await _call(services, "shouter", "shout", {"text": "hi 你好"})
     with pytest.raises(InvalidParam, match="Cannot list"):
         await source.add("broken", "", command="/nonexistent/server")
+
+
+async def test_import_reports_missing_mcp_servers_with_the_command(services: Services, http_url: str) -> None:
+    from tests.conftest import DSL_DIR
+
+    app, _ = services.apps.import_dsl((DSL_DIR / "23-agent-chat-0.3.1-pdf-translate-mcp-zh.yml").read_text("utf-8"))
+    missing = [m for m in await services.tools.missing_for_app(app) if m.provider == "pdftranslate2-mcp-server"]
+    assert missing and {m.install for m in missing} == {"openify tools mcp add pdftranslate2-mcp-server URL"}
