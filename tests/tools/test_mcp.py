@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import json
 import sys
 from collections.abc import AsyncIterator
 from pathlib import Path
@@ -23,6 +24,7 @@ from openify.settings import HttpNodeSettings, Settings
 from openify.tools.base import FileMessage, JsonMessage, TextMessage, ToolCall, ToolRef, VariableMessage
 from openify.tools.mcp import McpConnector, McpToolSource, list_remote
 from tests.conftest import free_port
+from tests.fake_llm.server import FakeLLM
 
 ADMIN = "admin-token-0123456789abcdef"
 PNG = base64.b64decode(
@@ -201,3 +203,41 @@ async def test_import_reports_missing_mcp_servers_with_the_command(services: Ser
     app, _ = services.apps.import_dsl((DSL_DIR / "23-agent-chat-0.3.1-pdf-translate-mcp-zh.yml").read_text("utf-8"))
     missing = [m for m in await services.tools.missing_for_app(app) if m.provider == "pdftranslate2-mcp-server"]
     assert missing and {m.install for m in missing} == {"openify tools mcp add pdftranslate2-mcp-server URL"}
+
+
+async def test_an_agent_chat_app_calls_an_mcp_tool(
+    tmp_path: Path, database_url: str, fake_llm: FakeLLM, http_url: str
+) -> None:
+    from openify.app import create_app
+    from tests.api import chatkit
+    from tests.conftest import import_app
+
+    data = tmp_path / "agent"
+    data.mkdir()
+    (data / "providers.yaml").write_text(chatkit.providers_yaml(fake_llm), encoding="utf-8")
+    settings = Settings(  # type: ignore[call-arg]
+        _env_file=None, data_dir=data, database_url=database_url,
+        http_node=HttpNodeSettings(allow_hosts=["127.0.0.1"]),
+    )  # fmt: skip
+    application = create_app(settings)
+    async with application.router.lifespan_context(application):
+        services: Services = application.state.services
+        source = services.tools.source("mcp")
+        assert isinstance(source, McpToolSource)
+        await source.add("demo", http_url)
+        tool = {
+            "enabled": True, "provider_type": "mcp", "provider_id": "demo", "provider_name": "demo",
+            "tool_name": "add", "tool_label": "add", "tool_parameters": {"a": "", "b": ""},
+        }  # fmt: skip
+        mode = {"enabled": True, "strategy": "function_call", "max_iteration": 3, "tools": [tool]}
+        kit = import_app(services, chatkit.chat_dsl("agent-chat", agent_mode=mode))
+        fake_llm.reply_tool_call("add", {"a": 20, "b": 22})
+        fake_llm.reply("the sum is 42")
+        transport = httpx.ASGITransport(app=application)
+        async with httpx.AsyncClient(transport=transport, base_url="http://t") as http:
+            body = {"inputs": {}, "query": "add", "user": "u1", "response_mode": "streaming"}
+            r = await http.post("/v1/chat-messages", headers=kit.auth, json=body)
+    events = chatkit.sse_events(r.text)
+    observations = [e.get("observation", "") for e in events if e.get("event") == "agent_thought"]
+    assert {"add": '{"sum": 42}'} in [json.loads(o) for o in observations if o], observations
+    assert fake_llm.received[0]["tools"][0]["function"]["name"] == "add"
