@@ -191,6 +191,27 @@ def calls(stack: Stack, key: str) -> dict[str, Call]:
 
         return call
 
+    # The OpenAI face on the same app: the same turn through /openai/v1/chat/completions.
+    face = stack.base.removesuffix("/v1") + "/openai/v1"
+    model = httpx.get(f"{face}/models", headers=auth).json()["data"][0]["app_id"]
+
+    def face_body(i: int, stream: bool) -> dict[str, object]:
+        body: dict[str, object] = {
+            "model": model, "messages": [{"role": "user", "content": reply_prompt}], "user": f"bench-{i % 50}",
+        }  # fmt: skip
+        return {**body, "stream": True, "stream_options": {"include_usage": True}} if stream else body
+
+    async def face_blocking(c: httpx.AsyncClient, i: int) -> tuple[float, float]:
+        t0 = time.perf_counter()
+        r = await c.post(f"{face}/chat/completions", json=face_body(i, False), headers=auth)
+        if r.status_code != 200:
+            raise RuntimeError(r.text)
+        dt = time.perf_counter() - t0
+        return dt, dt
+
+    async def face_streaming(c: httpx.AsyncClient, i: int) -> tuple[float, float]:
+        return await _stream(c, f"{face}/chat/completions", face_body(i, True), auth)
+
     return {
         "direct blocking": direct_blocking,
         "openify blocking": openify_blocking(naming=True),
@@ -198,6 +219,8 @@ def calls(stack: Stack, key: str) -> dict[str, Call]:
         "direct streaming": direct_streaming,
         "openify streaming": openify_streaming(naming=True),
         "openify streaming/off": openify_streaming(naming=False),
+        "openai-face blocking": face_blocking,
+        "openai-face streaming": face_streaming,
     }
 
 
@@ -281,6 +304,14 @@ async def run(args: argparse.Namespace, stack: Stack, key: str) -> None:
                     f"server CPU {o['cpu_openify']:.2f} ms/request (ceiling {1000 / o['cpu_openify']:.0f} req/s "
                     f"per core)"
                 )
+    for concurrency in args.concurrency:
+        for mode in ("blocking", "streaming"):
+            o, f = results[(f"openify {mode}", concurrency)], results[(f"openai-face {mode}", concurrency)]
+            print(
+                f"conc {concurrency:2d} {mode:9s}: the OpenAI face adds {f['p50'] - o['p50']:6.2f} ms at p50 over "
+                f"/chat-messages on the same app; server CPU {f['cpu_openify']:.2f} vs {o['cpu_openify']:.2f} "
+                "ms/request"
+            )
     load = os.getloadavg()
     print(f"load average during the run: {load[0]:.1f} on {os.cpu_count()} cores")
 

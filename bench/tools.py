@@ -9,6 +9,9 @@ source finds the installed plugin and its credentials, the runtime sends the SDK
 plugin process (isolated by bubblewrap, as in production) and parses its answer into typed messages. The
 baseline runs the same function body in this process, as an async generator of the same typed message.
 
+Then an MCP tool call through Openify beside the `mcp` SDK client calling the same server directly (`--mcp-only`
+for that part alone).
+
 Prints: p50/p99 per call of both, the added p50 (target < 3 ms), calls/s at `--concurrency` concurrent callers
 (target >= 500 on 2 cores), the cold start of the installed plugin (stop, then first call; target < 2 s),
 json_process's install time (uv's cache warm and cold-ish are not separated: see the label) and the RSS of the
@@ -21,6 +24,7 @@ import argparse
 import asyncio
 import os
 import re
+import socket
 import statistics
 import sys
 import tempfile
@@ -81,11 +85,86 @@ def tree_rss_kb(pid: int) -> dict[int, tuple[str, int]]:
     return out
 
 
+async def mcp_bench(n: int) -> None:
+    """An MCP tool call through Openify (tool manager -> `mcp` source -> the SDK client, a session per call, as
+    the source opens one per call) beside the `mcp` SDK client calling the same local FastMCP server directly:
+    once with a session per call (the same protocol work) and once over one reused session."""
+    import uvicorn
+    from mcp import ClientSession
+    from mcp.client.streamable_http import streamablehttp_client
+    from mcp.server.fastmcp import FastMCP
+
+    from openify.settings import HttpNodeSettings
+
+    server = FastMCP("bench")
+
+    @server.tool(description="Add two numbers")
+    def add(a: int, b: int) -> int:
+        return a + b
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        sock_port = sock.getsockname()[1]
+    uv = uvicorn.Server(uvicorn.Config(server.streamable_http_app(), port=sock_port, log_level="warning"))
+    serving = asyncio.create_task(uv.serve())
+    while not uv.started:
+        await asyncio.sleep(0.01)
+    url = f"http://127.0.0.1:{sock_port}/mcp"
+    with tempfile.TemporaryDirectory() as tmp:
+        settings = Settings(  # type: ignore[call-arg]
+            _env_file=None, data_dir=Path(tmp) / "data", http_node=HttpNodeSettings(allow_hosts=["127.0.0.1"])
+        )
+        app = create_app(settings)
+        async with app.router.lifespan_context(app):
+            services = app.state.services
+            await services.tools.source("mcp").add("bench", url)
+            ref = ToolRef("mcp", "bench", "add")
+
+            async def openify_call() -> None:
+                [m async for m in services.tools.call(ref, {"a": 1, "b": 2}, CALL)]
+
+            async def direct_fresh() -> None:
+                async with streamablehttp_client(url) as (r, w, _), ClientSession(r, w) as session:
+                    await session.initialize()
+                    await session.call_tool("add", {"a": 1, "b": 2})
+
+            async with streamablehttp_client(url) as (r, w, _), ClientSession(r, w) as reused:
+                await reused.initialize()
+
+                async def direct_reused() -> None:
+                    await reused.call_tool("add", {"a": 1, "b": 2})
+
+                timings: dict[str, list[float]] = {"openify": [], "fresh": [], "reused": []}
+                for _ in range(20):
+                    await openify_call()
+                    await direct_fresh()
+                for _ in range(n):
+                    for name, fn in (("openify", openify_call), ("fresh", direct_fresh), ("reused", direct_reused)):
+                        t = time.perf_counter()
+                        await fn()
+                        timings[name].append(time.perf_counter() - t)
+    uv.should_exit = True
+    await serving
+    ms = 1000.0
+    o, f, r = (pct(timings[k], 0.5) * ms for k in ("openify", "fresh", "reused"))
+    print(f"MCP tool call, {n} calls each, FastMCP over streamable HTTP on loopback, load {os.getloadavg()[0]:.1f}")
+    print(f"mcp SDK client direct, one reused session     p50 {r:8.3f} ms")
+    print(f"mcp SDK client direct, a session per call     p50 {f:8.3f} ms")
+    print(f"Openify tool manager (a session per call)     p50 {o:8.3f} ms")
+    print(f"added p50 by Openify over the same per-call protocol work {o - f:7.3f} ms (target < 2);"
+          f" over a reused session {o - r:7.3f} ms (Openify does not keep sessions open yet)")  # fmt: skip
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--n", type=int, default=2000)
     parser.add_argument("--concurrency", type=int, default=16)
+    parser.add_argument("--mcp-only", action="store_true", help="only the MCP tool call comparison")
+    parser.add_argument("--mcp-n", type=int, default=200, help="calls per path in the MCP comparison")
     args = parser.parse_args()
+    if args.mcp_only:
+        await mcp_bench(args.mcp_n)
+        return
 
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "data"
@@ -178,6 +257,8 @@ async def main() -> None:
         f"RSS of the warm plugin: python {sum(python_rss) / 1024:.1f} MB; whole tree (bwrap, slirp-less) "
         f"{sum(kb for _, kb in rss.values()) / 1024:.1f} MB: {sorted(rss.values())}"
     )
+
+    await mcp_bench(args.mcp_n)
 
 
 if __name__ == "__main__":

@@ -5,7 +5,7 @@ from __future__ import annotations
 import gc
 import logging
 from collections.abc import AsyncIterator
-from contextlib import asynccontextmanager
+from contextlib import AsyncExitStack, asynccontextmanager
 
 from fastapi import FastAPI
 
@@ -13,7 +13,7 @@ from openify import __version__, tokens
 from openify.api import errors
 from openify.api.body_limit import BodyLimit, body_limits
 from openify.api.query import QueryCleaner
-from openify.api.routes import console, dify_plugins, file_links, health, service_routers
+from openify.api.routes import console, dify_plugins, file_links, health, mcp_server, openai_face, service_routers
 from openify.plugins import build_registries
 from openify.security.isolation import report as isolation_report
 from openify.services.container import Services
@@ -26,6 +26,7 @@ log = logging.getLogger("openify")
 def create_app(settings: Settings) -> FastAPI:
     registries = build_registries(settings.plugins)
     services = Services.build(settings, registries)
+    mcp_endpoint = mcp_server.McpEndpoint(services)
 
     @asynccontextmanager
     async def lifespan(_: FastAPI) -> AsyncIterator[None]:
@@ -34,6 +35,8 @@ def create_app(settings: Settings) -> FastAPI:
         tokens.warm_up()  # before serving: loading the vocabulary later would stall the event loop ~300 ms
         await services.stops.start()
         await services.following.start()
+        mcp_sessions = AsyncExitStack()
+        await mcp_sessions.enter_async_context(mcp_endpoint.running())  # apps' MCP server sessions
         # What is loaded by now (routes, registries, tables: about 190,000 objects) lives as long as the server.
         # Left to the collector, each full collection walked all of it: a pause of about 100 ms in every
         # request and run, once in a few hundred requests (bench/workflow.py). Frozen, they are never walked.
@@ -42,6 +45,7 @@ def create_app(settings: Settings) -> FastAPI:
             yield
         finally:
             gc.unfreeze()
+            await mcp_sessions.aclose()
             await services.workflows.shutdown()  # live runs end as failed, stored by their own recorders
             await services.following.close()
             await services.stops.close()
@@ -67,4 +71,7 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(dify_plugins.console)
     app.include_router(dify_plugins.files)  # where Dify plugins upload the files they make (signed URLs)
     app.include_router(file_links.router)  # signed file links live at the root, as Dify's /files blueprint
+    app.mount(openai_face.PREFIX, openai_face.face_app(services))  # every app as an OpenAI model
+    app.include_router(mcp_server.console)  # publishing an app as an MCP server (Dify's console paths)
+    app.mount("/mcp/server", mcp_endpoint)  # every app as an MCP server: /mcp/server/{server_code}/mcp
     return app

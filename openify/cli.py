@@ -112,6 +112,63 @@ def cmd_app_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_app_mcp(args: argparse.Namespace) -> int:
+    """Publish an app as an MCP server (the console's /apps/{app_id}/server), or change or show it."""
+    servers = _services(_settings(args))
+    try:
+        return _app_mcp(servers, args)
+    finally:
+        servers.stop()
+
+
+def _app_mcp(servers: Services, args: argparse.Namespace) -> int:
+    app = servers.apps.get(args.app_id)
+    params = dict(p.partition("=")[::2] for p in args.param) if args.param else None
+    info = servers.mcp_servers.get(app)
+    if info is None and args.enable:
+        info = servers.mcp_servers.create(app, args.description, params or {})
+    elif info is not None and (args.enable or args.disable or args.refresh or args.description or params):
+        status = "active" if args.enable else "inactive" if args.disable else None
+        info = servers.mcp_servers.update(app, args.description, params, status, refresh=args.refresh)
+    if info is None:
+        sys.stderr.write("the app is not published as an MCP server: add --enable\n")
+        return 1
+    path = f"/mcp/server/{info.server_code}/mcp"
+    _print({"id": info.id, "server_code": info.server_code, "status": info.status, "path": path})
+    return 0
+
+
+def cmd_tools_mcp(args: argparse.Namespace) -> int:
+    """MCP tool providers: add (lists the server's tools now), list, refresh, remove."""
+    import asyncio
+
+    services = _services(_settings(args))
+    try:
+        mcp = services.mcp_tools
+        if args.mcp_command == "add":
+            headers = dict(h.partition(":")[::2] for h in args.header or [])
+            headers = {k.strip(): v.strip() for k, v in headers.items()}
+            if bool(args.url) == bool(args.command):
+                sys.stderr.write("give either a URL or --command\n")
+                return 1
+            added = mcp.add(args.identifier, args.url or "", args.name, headers, args.timeout, args.command or "")
+            _print(asyncio.run(added))
+        elif args.mcp_command == "list":
+            for row in mcp.list():
+                _print(row)
+        elif args.mcp_command == "refresh":
+            _print(asyncio.run(mcp.refresh(args.identifier)))
+        else:
+            mcp.remove(args.identifier)
+            _print({"result": "success"})
+        return 0
+    except OpenifyError as exc:
+        sys.stderr.write(f"{exc.detail}\n")
+        return 1
+    finally:
+        services.stop()
+
+
 def cmd_key_create(args: argparse.Namespace) -> int:
     services = _services(_settings(args))
     token, info = services.keys.create("dataset") if args.dataset else services.keys.create("app", args.app)
@@ -209,6 +266,32 @@ def build_parser() -> argparse.ArgumentParser:
     dele = app.add_parser("delete", parents=[common], help="delete an app and its keys")
     dele.add_argument("app_id")
     dele.set_defaults(func=cmd_app_delete)
+    mcp = app.add_parser("mcp", parents=[common], help="publish an app as an MCP server, or show or change it")
+    mcp.add_argument("app_id")
+    mcp_state = mcp.add_mutually_exclusive_group()
+    mcp_state.add_argument("--enable", action="store_true", help="publish (or re-activate) the server")
+    mcp_state.add_argument("--disable", action="store_true", help="deactivate the server; its code stops working")
+    mcp.add_argument("--refresh", action="store_true", help="issue a new server code")
+    mcp.add_argument("--description", help="the tool's description (default: the app's)")
+    mcp.add_argument("--param", action="append", metavar="VAR=DESCRIPTION", help="describe an input (repeatable)")
+    mcp.set_defaults(func=cmd_app_mcp)
+
+    tools = sub.add_parser("tools", help="tool providers").add_subparsers(dest="tools_command", required=True)
+    mcp_tools = tools.add_parser("mcp", help="MCP servers as tool providers").add_subparsers(
+        dest="mcp_command", required=True
+    )
+    ma = mcp_tools.add_parser("add", parents=[common], help="add an MCP server (its tools are listed now)")
+    ma.add_argument("identifier", help="the server_identifier DSLs name it by")
+    ma.add_argument("url", nargs="?", help="streamable HTTP or SSE endpoint (a path ending in /sse speaks SSE)")
+    ma.add_argument("--command", help="a stdio server's command line, run confined (instead of a URL)")
+    ma.add_argument("--name", help="a display name (default: the identifier)")
+    ma.add_argument("--header", action="append", metavar="K:V", help="an HTTP header sent to the server")
+    ma.add_argument("--timeout", type=float, default=30.0, metavar="S", help="seconds per request (default 30)")
+    mcp_tools.add_parser("list", parents=[common], help="list MCP tool providers")
+    for verb in ("refresh", "remove"):
+        mcp_tools.add_parser(verb, parents=[common], help=f"{verb} an MCP tool provider").add_argument("identifier")
+    for action in mcp_tools.choices.values():
+        action.set_defaults(func=cmd_tools_mcp)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)
     kc = key.add_parser("create", parents=[common], help="create a key (printed once)")

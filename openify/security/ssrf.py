@@ -13,7 +13,7 @@ import asyncio
 import ipaddress
 import socket
 import ssl
-from collections.abc import Awaitable, Callable, Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -227,3 +227,13 @@ async def _read_capped(response: httpx.Response, cap: int) -> bytes:
         if len(body) > cap:
             raise HttpRequestError(f"Response body exceeds the limit of {cap} bytes")
     return bytes(body)
+
+
+def guarded_async_client(
+    settings: HttpNodeSettings, headers: Mapping[str, str] | None = None, **kw: Any
+) -> httpx.AsyncClient:
+    """An httpx client whose every connection is vetted as GuardedHttpClient's (for libraries that take an httpx
+    client, as the `mcp` SDK's transports do)."""
+    tls = ssl.create_default_context()
+    transport = _GuardedTransport(_VettingBackend(_AllowList(settings.allow_hosts), _system_resolver), tls)
+    return httpx.AsyncClient(transport=transport, headers=dict(headers or {}), follow_redirects=True, **kw)

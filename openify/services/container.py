@@ -18,6 +18,9 @@ from openify.services.end_users import EndUserService
 from openify.services.instances import Instances
 from openify.services.keys import KeyService
 from openify.services.knowledge import KnowledgeService
+from openify.services.mcp_server import McpServerService
+from openify.services.mcp_tools import McpToolProviders
+from openify.services.openai_face import OpenAIFace
 from openify.services.signing_keys import signing_key
 from openify.services.stops import StopRelay, TaskStop
 from openify.services.tool_host import PluginToolHost
@@ -92,6 +95,16 @@ class Services:
             await self.chatflows.stop(request.app_id, request.user, request.task_id)
         else:
             self.chat.stop(request.app_id, request.user, request.task_id)
+
+    @cached_property
+    def mcp_servers(self) -> McpServerService:
+        """Apps published as MCP servers."""
+        return McpServerService(self.db, OpenAIFace(self))
+
+    @cached_property
+    def mcp_tools(self) -> McpToolProviders:
+        """MCP servers used as tool providers."""
+        return McpToolProviders(self.tools)
 
     @cached_property
     def chat(self) -> ChatService:

@@ -80,10 +80,13 @@ class MissingTool:
     name: str
     plugin: str  # `author/name`, or "" when no plugin provides it (an MCP server, an API tool)
     identifier: str = ""  # `author/name:version@hash` when the DSL's dependencies pin it
+    provider_type: str = ""
 
     @property
     def install(self) -> str:
-        """The command that installs the plugin."""
+        """The command that installs the plugin (or adds the MCP server)."""
+        if self.provider_type == "mcp":
+            return f"openify tools mcp add {self.provider} URL"
         return f"openify plugin install {self.identifier or self.plugin}" if self.plugin else ""
 
     def as_dict(self) -> dict[str, str]:
@@ -223,7 +226,8 @@ class ToolManager:
                 await self.resolve(ToolRef(t.provider_type, t.provider, t.tool))  # type: ignore[arg-type]  # checked
             except ToolNotFound:
                 plugin = plugin_id_of(t.provider) if t.provider_type in ("builtin", "plugin") else ""
-                out.append(MissingTool("tool", t.provider, t.tool, plugin, needs.plugins.get(plugin, "")))
+                found = needs.plugins.get(plugin, "")
+                out.append(MissingTool("tool", t.provider, t.tool, plugin, found, t.provider_type))
         for provider, strategy in needs.strategies:
             if await self.find_strategy(provider, strategy) is None:
                 plugin = plugin_id_of(provider)
@@ -256,4 +260,6 @@ def missing_message(provider_type: str, provider: str, tool: str) -> str:
             f"Tool {tool} of provider {provider_id} is not available: its Dify plugin {plugin_id_of(provider_id)} "
             f"is not installed (openify plugin install {plugin_id_of(provider_id)})"
         )
+    if provider_type == "mcp":
+        return f"Tool {tool} of MCP server {provider} is not available: add it (openify tools mcp add {provider} URL)"
     return f"Tool {tool} of {provider_type} provider {provider} is not available on this server"

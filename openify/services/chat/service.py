@@ -86,6 +86,7 @@ class TurnRequest:
     files: Sequence[Mapping[str, Any]] = ()
     auto_generate_name: bool = True
     streaming: bool = False
+    history: Sequence[Turn] = ()  # earlier turns sent by the caller (the OpenAI face); a conversation's own win
 
 
 @dataclass
@@ -193,7 +194,7 @@ class ChatService:
             files = RequestFiles(files.records, [], files.upload_ids)
         if len(files.records) > max(cfg.file_number_limit, 1) and cfg.image_upload:
             raise InvalidParam(f"Number of files exceeds the limit of {cfg.file_number_limit}.", params="files")
-        history: list[Turn] = []
+        history: list[Turn] = list(req.history)
         new = not req.conversation_id
         if new and not files.upload_ids:  # the common first turn: two Core inserts, no ORM session
             name = "" if app.mode == "completion" else _initial_name(req.query)

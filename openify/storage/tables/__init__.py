@@ -6,6 +6,7 @@ from openify.storage.tables.base import Base
 from openify.storage.tables.dify_plugins import DifyPlugin, DifyPluginCredential, DifyPluginStorage
 from openify.storage.tables.instances import ServerInstance
 from openify.storage.tables.jobs import Job
+from openify.storage.tables.mcp_servers import AppMcpServer, McpToolProvider
 from openify.storage.tables.knowledge import (
     ChildChunk,
     Dataset,
@@ -20,7 +21,7 @@ from openify.storage.tables.workflows import ConversationVariable, NodeExecution
 from openify.storage.tables.chat import Conversation, Message, MessageFeedback, UploadFile
 
 __all__ = [
-    "Annotation", "AnnotationSetting",
+    "Annotation", "AnnotationSetting", "AppMcpServer", "McpToolProvider",
     "ChildChunk", "Dataset", "DatasetMetadataField", "DatasetProcessRule", "DatasetTag", "DatasetTagBinding",
     "DifyPlugin", "DifyPluginCredential", "DifyPluginStorage",
     "Document", "Job", "Segment", "ServerInstance",
