@@ -10,7 +10,7 @@ from fastapi import FastAPI
 
 from openify import __version__
 from openify.api import errors
-from openify.api.routes import console, file_links, health, service_routers
+from openify.api.routes import console, file_links, health, service_routers, web_app, web_sites
 from openify.plugins import build_registries
 from openify.services.container import Services
 from openify.settings import Settings
@@ -55,4 +55,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.include_router(health.router, include_in_schema=False)  # /health at the root too, for probes
     app.include_router(console.router)
     app.include_router(file_links.router)  # signed file links live at the root, as Dify's /files blueprint
+    # The web app: the site pages, their static files and the web API (issue 19).
+    app.include_router(web_app.router, include_in_schema=False)
+    app.include_router(web_sites.console_router)
+    app.include_router(web_sites.pages_router)
+    app.mount("/web-static", web_sites.static_files(), name="web-static")
     return app

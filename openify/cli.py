@@ -89,6 +89,15 @@ def cmd_app_delete(args: argparse.Namespace) -> int:
     return 0
 
 
+def cmd_app_site(args: argparse.Namespace) -> int:
+    from openify.services.sites import page_url
+
+    enabled = True if args.enable else False if args.disable else None
+    site, app = _services(_settings(args)).sites.configure(args.app_id, enabled)
+    _print({"code": site.code, "url": page_url(site, app.mode), "enabled": site.enabled})
+    return 0
+
+
 def cmd_key_create(args: argparse.Namespace) -> int:
     services = _services(_settings(args))
     token, info = services.keys.create("dataset") if args.dataset else services.keys.create("app", args.app)
@@ -134,6 +143,12 @@ def build_parser() -> argparse.ArgumentParser:
     dele = app.add_parser("delete", parents=[common], help="delete an app and its keys")
     dele.add_argument("app_id")
     dele.set_defaults(func=cmd_app_delete)
+    site = app.add_parser("site", parents=[common], help="show, enable or disable an app's web page")
+    site.add_argument("app_id")
+    onoff = site.add_mutually_exclusive_group()
+    onoff.add_argument("--enable", action="store_true")
+    onoff.add_argument("--disable", action="store_true")
+    site.set_defaults(func=cmd_app_site)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)
     kc = key.add_parser("create", parents=[common], help="create a key (printed once)")

@@ -18,6 +18,7 @@ from openify.services.instances import Instances
 from openify.services.keys import KeyService
 from openify.services.knowledge import KnowledgeService
 from openify.services.signing_keys import signing_key
+from openify.services.sites import Passports, SiteService, VisitorRateLimit
 from openify.services.stops import StopRelay, TaskStop
 from openify.services.workflows.chatflows import ChatflowService
 from openify.services.workflows.following import RunFollowing
@@ -47,6 +48,9 @@ class Services:
     stops: StopRelay = field(init=False)
     following: RunFollowing = field(init=False)
     instances: Instances = field(init=False)
+    sites: SiteService = field(init=False)
+    passports: Passports = field(init=False)
+    visitor_limit: VisitorRateLimit = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = self.registries.job_runners.get(self.settings.job_runner)(self.db, self.settings)
@@ -71,6 +75,9 @@ class Services:
         # Recoverers are looked up when called: `chat` is built on first use.
         recoverers = [lambda alive: self.chat.messages.recover(alive), self.workflows.recover]
         self.instances = Instances(self.db, self.settings.instance_lease_s, recoverers)
+        self.sites = SiteService(self.db)
+        self.passports = Passports(lambda: signing_key(self.blobs, "web-passports"))
+        self.visitor_limit = VisitorRateLimit()
 
     async def _apply_stop(self, request: TaskStop) -> None:
         """A stop of a task this process runs, with the checks of its kind; other task ids are ignored."""

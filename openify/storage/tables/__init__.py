@@ -4,6 +4,7 @@ from openify.storage.tables.annotations import Annotation, AnnotationSetting
 from openify.storage.tables.apps import ApiKey, App, EndUser
 from openify.storage.tables.base import Base
 from openify.storage.tables.instances import ServerInstance
+from openify.storage.tables.sites import Site
 from openify.storage.tables.jobs import Job
 from openify.storage.tables.knowledge import (
     ChildChunk,
@@ -21,6 +22,6 @@ from openify.storage.tables.chat import Conversation, Message, MessageFeedback, 
 __all__ = [
     "Annotation", "AnnotationSetting",
     "ChildChunk", "Dataset", "DatasetMetadataField", "DatasetProcessRule", "DatasetTag", "DatasetTagBinding",
-    "Document", "Job", "Segment", "ServerInstance",
+    "Document", "Job", "Segment", "ServerInstance", "Site",
     "Conversation", "Message", "MessageFeedback", "UploadFile",
     "ApiKey", "App", "Base", "ConversationVariable", "EndUser", "NodeExecution", "WorkflowRun", "WorkflowVersion"]
