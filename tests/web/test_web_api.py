@@ -5,6 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 import httpx
+from pydantic import SecretStr
 
 from openify.services.container import Services
 from tests.api.chatkit import AppKit, chat_dsl, import_app, sse_events
@@ -106,3 +107,23 @@ async def test_each_visitor_is_rate_limited(client: httpx.AsyncClient, services:
     statuses = [(await client.get("/web-api/site", headers=me)).status_code for _ in range(4)]
     assert statuses == [200, 200, 200, 429]
     assert (await client.get("/web-api/site", headers=other)).status_code == 200
+
+
+async def test_the_console_api_enables_and_configures_a_site(client: httpx.AsyncClient, services: Services) -> None:
+    kit = import_app(services, chat_dsl())
+    url = f"/console/api/apps/{kit.app_id}/site"
+    services.settings.admin_token = SecretStr("admin-secret")
+    admin = {"Authorization": "Bearer admin-secret"}
+    assert (await client.post(url, json={"enable_site": True})).status_code == 401
+    r = await client.post(url, headers=admin, json={"enable_site": True, "title": "问答", "chat_color_theme": "#0a7"})
+    assert r.status_code == 200, r.text
+    body = r.json()
+    assert body["url"] == f"/chat/{body['code']}" and body["enable_site"] is True and body["title"] == "问答"
+    bad = await client.post(url, headers=admin, json={"chat_color_theme": "red; x"})
+    assert bad.status_code == 400 and bad.json()["code"] == "invalid_param"
+    assert (await client.post(url, headers=admin, json={"nonsense": 1})).status_code == 400
+    missing = await client.post("/console/api/apps/nope/site", headers=admin, json={})
+    assert missing.status_code == 404
+    headers = await _visitor(client, body["code"])
+    site = (await client.get("/web-api/site", headers=headers)).json()["site"]
+    assert site["title"] == "问答" and site["chat_color_theme"] == "#0a7"
