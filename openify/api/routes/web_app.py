@@ -132,6 +132,12 @@ async def run_workflow(raw: JsonBody, v: WebVisitor, services: ServicesDep) -> A
     return await workflows.run_workflow(body, v.ctx, services)
 
 
+@router.post("/workflows/tasks/{task_id}/stop", summary="Stop a workflow run")
+async def stop_workflow(task_id: str, v: WebVisitor, services: ServicesDep) -> dict[str, str]:
+    body = workflows.StopRequest.model_validate({"user": v.user})
+    return await workflows.stop_workflow_task(task_id, body, v.ctx, services)
+
+
 @router.get("/messages", summary="Messages of one of the visitor's conversations")
 async def list_messages(
     v: WebVisitor,
