@@ -109,11 +109,29 @@ async function openConversation(id) {
 }
 
 let params = {};
+function questionButtons(questions, label) {
+  if (!questions || !questions.length) return;
+  const bar = document.createElement("div");
+  bar.className = "actions suggestions";
+  bar.setAttribute("role", "group");
+  bar.setAttribute("aria-label", label);
+  for (const q of questions) {
+    const b = document.createElement("button");
+    b.type = "button";
+    b.className = "btn suggestion";
+    b.textContent = q;
+    b.addEventListener("click", () => { if (!controller) { bar.remove(); send(q); } });
+    bar.append(b);
+  }
+  $("log").append(bar);
+}
+
 function newChat() {
   conversationId = "";
   $("log").replaceChildren();
   buildInputs($("inputs-form"), params.user_input_form);
   if (params.opening_statement) bubble("assistant", params.opening_statement);
+  questionButtons(params.suggested_questions, t.suggested);
   for (const b of document.querySelectorAll("#conversation-list .conv")) b.setAttribute("aria-current", "false");
   $("query").focus();
 }
@@ -154,6 +172,11 @@ async function send(query) {
     taskId = null;
   }
   if (messageId) feedbackButtons(el, messageId, null);
+  for (const old of document.querySelectorAll(".suggestions")) old.remove();
+  if (messageId && params.suggested_questions_after_answer && params.suggested_questions_after_answer.enabled) {
+    const { data } = await api(`/messages/${messageId}/suggested`).catch(() => ({ data: [] }));
+    questionButtons(data, t.suggested);
+  }
   $("inputs-form").hidden = true;
   await loadConversations();
 }

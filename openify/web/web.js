@@ -9,10 +9,10 @@ const passportKey = `openify-passport:${code}`;
 const TEXT = {
   en: { send: "Send", stop: "Stop", newChat: "New chat", query: "Your message", like: "Like", dislike: "Dislike",
     rename: "Rename", remove: "Delete", renamePrompt: "New name", conversations: "Conversations",
-    menu: "Show conversations", error: "Something went wrong", run: "Run", result: "Result" },
+    menu: "Show conversations", error: "Something went wrong", run: "Run", result: "Result", suggested: "Suggested questions" },
   zh: { send: "发送", stop: "停止", newChat: "新对话", query: "输入消息", like: "赞", dislike: "踩",
     rename: "重命名", remove: "删除", renamePrompt: "新名称", conversations: "对话列表",
-    menu: "显示对话列表", error: "出错了", run: "运行", result: "结果" },
+    menu: "显示对话列表", error: "出错了", run: "运行", result: "结果", suggested: "推荐问题" },
 };
 export let t = TEXT.en;
 export function chooseLanguage(siteLanguage) {

@@ -69,10 +69,10 @@ def test_chat_page_streams_stops_rates_and_switches(
     expect = sync_api.expect
     expect(page.locator("body[data-ready=true]")).to_have_count(1)
 
-    # a streamed Markdown answer, sanitised
+    # the opening statement's suggested question sends itself; then a streamed Markdown answer, sanitised
     fake_llm.reply("**Bold** answer <img src=x onerror=alert(1)> 中文", "First chat")
-    page.get_by_label("Your message").fill("Hello")
-    page.keyboard.press("Enter")
+    page.get_by_role("button", name="帮我算一卦").click()
+    expect(page.locator("article.msg.user")).to_have_text("帮我算一卦")
     answer = page.locator("article.msg.assistant").last
     expect(answer.locator("strong")).to_have_text("Bold")
     expect(answer).to_contain_text("中文")

@@ -127,3 +127,18 @@ async def test_the_console_api_enables_and_configures_a_site(client: httpx.Async
     headers = await _visitor(client, body["code"])
     site = (await client.get("/web-api/site", headers=headers)).json()["site"]
     assert site["title"] == "问答" and site["chat_color_theme"] == "#0a7"
+
+
+async def test_suggested_follow_ups_reach_the_visitor(
+    client: httpx.AsyncClient, services: Services, fake_llm: FakeLLM
+) -> None:
+    kit = import_app(services, chat_dsl(suggested_questions_after_answer={"enabled": True}))
+    me = await _visitor(client, _enable(services, kit.app_id))
+    fake_llm.reply("答案", "Name", '["下一个问题？", "Another?"]')
+    r = await client.post(
+        "/web-api/chat-messages", headers=me, json={"query": "q", "inputs": {}, "response_mode": "streaming"}
+    )
+    msg = next(e for e in sse_events(r.text) if e["event"] == "message_end")["message_id"]
+    r = await client.get(f"/web-api/messages/{msg}/suggested", headers=me)
+    assert r.status_code == 200, r.text
+    assert r.json()["data"] == ["下一个问题？", "Another?"]

@@ -155,6 +155,11 @@ async def feedback(message_id: str, raw: JsonBody, v: WebVisitor, services: Serv
     return await feedbacks.post_feedback(message_id, body, v.ctx, services)
 
 
+@router.get("/messages/{message_id}/suggested", summary="Suggested follow-up questions")
+async def suggested(message_id: str, v: WebVisitor, services: ServicesDep) -> dict[str, Any]:
+    return await messages.suggested(message_id, v.ctx, services, v.user)
+
+
 @router.get("/conversations", summary="The visitor's conversations")
 async def list_conversations(
     v: WebVisitor,
