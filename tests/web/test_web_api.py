@@ -36,6 +36,8 @@ async def test_a_site_is_found_by_its_code_only_when_enabled(client: httpx.Async
     assert body["site"]["title"] == "周易助手" and body["site"]["copyright"] == "Openify"
     page = await client.get(f"/chat/{code}")
     assert page.status_code == 200 and "chat.js" in page.text
+    assert "script-src" not in page.headers["content-security-policy"]  # scripts fall back to 'self' only
+    assert page.headers["content-security-policy"].startswith("default-src 'self'")
     assert (await client.get(f"/workflow/{code}")).status_code == 404  # a chat app has no workflow page
     services.sites.configure(kit.app_id, False)
     assert (await client.get("/web-api/site", headers=headers)).status_code == 404

@@ -21,6 +21,14 @@ from openify.errors import NotFound
 from openify.services.sites import PAGE_BY_MODE, page_url, site_body
 
 WEB_DIR = Path(__file__).resolve().parents[2] / "web"
+# Scripts only from this server: a Markdown answer that slipped past DOMPurify still could not run code.
+PAGE_HEADERS = {
+    "Cache-Control": "no-store",
+    "Content-Security-Policy": "default-src 'self'; img-src 'self' data: https:; style-src 'self' 'unsafe-inline'; "
+    "object-src 'none'; base-uri 'none'",
+    "Referrer-Policy": "no-referrer",
+    "X-Content-Type-Options": "nosniff",
+}
 console_router = APIRouter(prefix="/console/api", tags=["console"])
 pages_router = APIRouter(include_in_schema=False)
 
@@ -53,7 +61,7 @@ def _page(kind: str) -> Any:
         _, app = await run_in_threadpool(services.sites.by_code, code)
         if PAGE_BY_MODE.get(app.mode) != kind:
             raise NotFound("Site not found.")
-        return FileResponse(WEB_DIR / f"{kind}.html", headers={"Cache-Control": "no-store"})
+        return FileResponse(WEB_DIR / f"{kind}.html", headers=PAGE_HEADERS)
 
     return page
 
