@@ -13,7 +13,17 @@ from openify import __version__, tokens
 from openify.api import errors
 from openify.api.body_limit import BodyLimit, body_limits
 from openify.api.query import QueryCleaner
-from openify.api.routes import console, dify_plugins, file_links, health, mcp_server, openai_face, service_routers
+from openify.api.routes import (
+    console,
+    dify_plugins,
+    file_links,
+    health,
+    mcp_server,
+    openai_face,
+    service_routers,
+    web_app,
+    web_sites,
+)
 from openify.plugins import build_registries
 from openify.security.isolation import report as isolation_report
 from openify.services.container import Services
@@ -74,4 +84,9 @@ def create_app(settings: Settings) -> FastAPI:
     app.mount(openai_face.PREFIX, openai_face.face_app(services))  # every app as an OpenAI model
     app.include_router(mcp_server.console)  # publishing an app as an MCP server (Dify's console paths)
     app.mount("/mcp/server", mcp_endpoint)  # every app as an MCP server: /mcp/server/{server_code}/mcp
+    # The web app: the site pages, their static files and the web API (issue 19).
+    app.include_router(web_app.router, include_in_schema=False)
+    app.include_router(web_sites.console_router)
+    app.include_router(web_sites.pages_router)
+    app.mount("/web-static", web_sites.static_files(), name="web-static")
     return app

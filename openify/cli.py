@@ -53,8 +53,14 @@ def cmd_serve(args: argparse.Namespace) -> int:
     # environment variable, a provider's key in a query. Its warnings still show.
     logging.getLogger("httpx").setLevel(max(logging.WARNING, logging.getLogger().level))
     app = create_app(settings)
-    uvicorn.run(app, host=settings.host, port=settings.port, log_level=settings.log_level.lower(),
-                access_log=args.access_log, timeout_graceful_shutdown=5)
+    uvicorn.run(
+        app,
+        host=settings.host,
+        port=settings.port,
+        log_level=settings.log_level.lower(),
+        access_log=args.access_log,
+        timeout_graceful_shutdown=5,
+    )
     return 0
 
 
@@ -86,7 +92,13 @@ def cmd_app_import(args: argparse.Namespace) -> int:
         if missing:
             out["missing_plugins"] = [m.as_dict() for m in missing]
 
-    asyncio.run(plugins())
+    if args.install_missing:
+        services.jobs.start()  # installs are jobs: this command works the queue until they end
+    try:
+        asyncio.run(plugins())
+    finally:
+        if args.install_missing:
+            services.jobs.stop()
     _print(out)
     for m in out.get("missing_plugins") or []:
         where = f"{m['provider']}/{m['name']}"
@@ -115,10 +127,7 @@ def cmd_app_delete(args: argparse.Namespace) -> int:
 def cmd_app_mcp(args: argparse.Namespace) -> int:
     """Publish an app as an MCP server (the console's /apps/{app_id}/server), or change or show it."""
     servers = _services(_settings(args))
-    try:
-        return _app_mcp(servers, args)
-    finally:
-        servers.stop()
+    return _app_mcp(servers, args)
 
 
 def _app_mcp(servers: Services, args: argparse.Namespace) -> int:
@@ -165,8 +174,15 @@ def cmd_tools_mcp(args: argparse.Namespace) -> int:
     except OpenifyError as exc:
         sys.stderr.write(f"{exc.detail}\n")
         return 1
-    finally:
-        services.stop()
+
+
+def cmd_app_site(args: argparse.Namespace) -> int:
+    from openify.services.sites import page_url
+
+    enabled = True if args.enable else False if args.disable else None
+    site, app = _services(_settings(args)).sites.configure(args.app_id, enabled)
+    _print({"code": site.code, "url": page_url(site, app.mode), "enabled": site.enabled})
+    return 0
 
 
 def cmd_key_create(args: argparse.Namespace) -> int:
@@ -178,8 +194,16 @@ def cmd_key_create(args: argparse.Namespace) -> int:
 
 def cmd_key_list(args: argparse.Namespace) -> int:
     for k in _services(_settings(args)).keys.list(args.app):
-        _print({"id": k.id, "type": k.type, "app_id": k.app_id, "hint": k.hint, "created_at": k.created_at,
-                "last_used_at": k.last_used_at})
+        _print(
+            {
+                "id": k.id,
+                "type": k.type,
+                "app_id": k.app_id,
+                "hint": k.hint,
+                "created_at": k.created_at,
+                "last_used_at": k.last_used_at,
+            }
+        )
     return 0
 
 
@@ -194,6 +218,8 @@ def cmd_plugin_install(args: argparse.Namespace) -> int:
     import time
 
     services = _services(_settings(args))
+    # The install is a job: this command works the job queue until it ends (beside any running server's workers).
+    services.jobs.start()
     try:
         row = services.dify_plugins.install(args.source)
         seen = ""
@@ -206,7 +232,7 @@ def cmd_plugin_install(args: argparse.Namespace) -> int:
         _print(row)
         return 0 if row["status"] == "installed" else 2
     finally:
-        services.stop()
+        services.jobs.stop()
 
 
 def cmd_plugin_list(args: argparse.Namespace) -> int:
@@ -292,6 +318,12 @@ def build_parser() -> argparse.ArgumentParser:
         mcp_tools.add_parser(verb, parents=[common], help=f"{verb} an MCP tool provider").add_argument("identifier")
     for action in mcp_tools.choices.values():
         action.set_defaults(func=cmd_tools_mcp)
+    site = app.add_parser("site", parents=[common], help="show, enable or disable an app's web page")
+    site.add_argument("app_id")
+    onoff = site.add_mutually_exclusive_group()
+    onoff.add_argument("--enable", action="store_true")
+    onoff.add_argument("--disable", action="store_true")
+    site.set_defaults(func=cmd_app_site)
 
     key = sub.add_parser("key", help="API keys").add_subparsers(dest="key_command", required=True)
     kc = key.add_parser("create", parents=[common], help="create a key (printed once)")

@@ -22,6 +22,7 @@ from openify.services.mcp_server import McpServerService
 from openify.services.mcp_tools import McpToolProviders
 from openify.services.openai_face import OpenAIFace
 from openify.services.signing_keys import signing_key
+from openify.services.sites import Passports, SiteService, VisitorRateLimit
 from openify.services.stops import StopRelay, TaskStop
 from openify.services.tool_host import PluginToolHost
 from openify.services.tools import QueuedPluginInstaller, ToolManager
@@ -57,6 +58,9 @@ class Services:
     instances: Instances = field(init=False)
     tools: ToolManager = field(init=False)
     dify_plugins: DifyPluginService = field(init=False)
+    sites: SiteService = field(init=False)
+    passports: Passports = field(init=False)
+    visitor_limit: VisitorRateLimit = field(init=False)
 
     def __post_init__(self) -> None:
         self.jobs = self.registries.job_runners.get(self.settings.job_runner)(self.db, self.settings)
@@ -86,6 +90,9 @@ class Services:
         # Recoverers are looked up when called: `chat` is built on first use.
         recoverers = [lambda alive: self.chat.messages.recover(alive), self.workflows.recover]
         self.instances = Instances(self.db, self.settings.instance_lease_s, recoverers)
+        self.sites = SiteService(self.db)
+        self.passports = Passports(lambda: signing_key(self.blobs, "web-passports"))
+        self.visitor_limit = VisitorRateLimit()
 
     async def _apply_stop(self, request: TaskStop) -> None:
         """A stop of a task this process runs, with the checks of its kind; other task ids are ignored."""
