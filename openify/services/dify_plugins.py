@@ -7,6 +7,7 @@ installer starts over, removing the half-made folder.
 
 from __future__ import annotations
 
+import asyncio
 import shutil
 import tempfile
 import uuid
@@ -121,17 +122,21 @@ class DifyPluginService:
             return _view(row)
 
     async def uninstall(self, plugin_key: str) -> None:
-        with self._db.session() as s:
-            row = s.scalar(select(DifyPlugin).where(DifyPlugin.plugin_key == plugin_key))
-            if row is None:
-                raise DifyPluginNotFound(f"Dify plugin {plugin_key} is not installed")
-            root = row.root
-            s.delete(row)
+        root = await asyncio.to_thread(self._forget, plugin_key)
         self.source.store.forget()
         if root:
             plugin_root = Path(root)
             await self.source.runtime.stop_plugin(f"{plugin_key}:{plugin_root.name}")
             shutil.rmtree(plugin_root, ignore_errors=True)
+
+    def _forget(self, plugin_key: str) -> str | None:
+        with self._db.session() as s:
+            row = s.scalar(select(DifyPlugin).where(DifyPlugin.plugin_key == plugin_key))
+            if row is None:
+                raise DifyPluginNotFound(f"Dify plugin {plugin_key} is not installed")
+            root: str | None = row.root
+            s.delete(row)
+            return root
 
     # --- credentials -----------------------------------------------------------------------------------------
     async def set_credentials(self, provider: str, credentials: Mapping[str, Any]) -> dict[str, Any]:

@@ -60,15 +60,15 @@ def plugin_id_of(provider_id: str) -> str:
 class ServerToolHost:
     """What tool sources get from the server: its models and the files tools are given."""
 
-    def __init__(self, models: ModelResolver, read: Callable[[Mapping[str, Any]], Awaitable[bytes]]) -> None:
+    def __init__(self, models: ModelResolver, read: Callable[[Mapping[str, Any], str, str], Awaitable[bytes]]) -> None:
         self._models, self._read = models, read
 
     @property
     def models(self) -> ModelResolver:
         return self._models
 
-    async def read_file(self, file: Mapping[str, Any]) -> bytes:
-        return await self._read(file)
+    async def read_file(self, file: Mapping[str, Any], call: ToolCall) -> bytes:
+        return await self._read(file, call.app_id or "", call.user_id)
 
 
 @dataclass(frozen=True, slots=True)

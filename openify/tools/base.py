@@ -261,8 +261,9 @@ class ToolHost(Protocol):
         """The configured models (the builtin `audio` tools, plugins' backwards model calls)."""
         ...
 
-    async def read_file(self, file: Mapping[str, Any]) -> bytes:
-        """The bytes of a Dify File mapping a tool was given (uploads, tool files, remote URLs)."""
+    async def read_file(self, file: Mapping[str, Any], call: ToolCall) -> bytes:
+        """The bytes of a Dify File mapping a tool was given (uploads, tool files, remote URLs), read as the calling
+        app and end user may: another app's or user's file is refused."""
         ...
 
 

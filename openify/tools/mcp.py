@@ -242,7 +242,7 @@ class McpToolSource:
         self, identifier: str, url: str, name: str | None = None, headers: Mapping[str, str] | None = None,
         timeout_s: float = 30.0, command: str = "",
     ) -> McpToolProvider:  # fmt: skip
-        if not identifier or len(identifier) > 64 or self.row(identifier) is not None:
+        if not identifier or len(identifier) > 64 or await asyncio.to_thread(self.row, identifier) is not None:
             raise InvalidParam(f"MCP provider {identifier!r} is empty, too long or exists already", params="identifier")
         if not identifier.replace("-", "").replace("_", "").isalnum():
             raise InvalidParam("An MCP identifier is letters, digits, - and _", params="identifier")
@@ -251,20 +251,26 @@ class McpToolSource:
             identifier=identifier, name=name or identifier, url=url, command=command, headers=dict(headers or {}),
             timeout_s=timeout_s, tools=tools,
         )  # fmt: skip
+        await asyncio.to_thread(self._insert, row)
+        return row
+
+    def _insert(self, row: McpToolProvider) -> None:
         with self._db.session() as s:
             s.add(row)
             s.commit()
             s.refresh(row)
             s.expunge(row)
-        return row
 
     async def refresh(self, identifier: str) -> McpToolProvider:
-        row = self.row(identifier)
+        row = await asyncio.to_thread(self.row, identifier)
         if row is None:
             raise NotFound(f"MCP provider {identifier!r} not found")
         tools = await list_over(self._open(row.url, row.command, row.headers or {}, row.timeout_s, row.identifier))
+        return await asyncio.to_thread(self._store_tools, row.id, tools)
+
+    def _store_tools(self, row_id: Any, tools: Any) -> McpToolProvider:
         with self._db.session() as s:
-            found = s.get(McpToolProvider, row.id)
+            found = s.get(McpToolProvider, row_id)
             assert found is not None  # noqa: S101 - read above
             found.tools = tools
             s.commit()
@@ -282,15 +288,15 @@ class McpToolSource:
 
     # --- the ToolSource protocol ----------------------------------------------------------------------------
     async def providers(self) -> Sequence[ToolProviderDeclaration]:
-        return [declaration_of(r) for r in self.rows()]
+        return [declaration_of(r) for r in await asyncio.to_thread(self.rows)]
 
     async def find_provider(self, provider_id: str) -> ToolProviderDeclaration | None:
-        row = self.row(provider_id)
+        row = await asyncio.to_thread(self.row, provider_id)
         return declaration_of(row) if row is not None else None
 
     async def invoke(self, ref: ToolRef, parameters: Mapping[str, Any], call: ToolCall) -> AsyncIterator[ToolMessage]:
         del call  # MCP servers see no Openify user or app
-        row = self.row(ref.provider)
+        row = await asyncio.to_thread(self.row, ref.provider)
         if row is None or declaration_of(row).find_tool(ref.tool) is None:
             raise ToolNotFound(f"MCP tool {ref.provider}/{ref.tool} not found")
         try:

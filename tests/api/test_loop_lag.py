@@ -172,7 +172,7 @@ async def test_hostile_inputs_leave_the_event_loop_responsive(
     hostile = inputs(MB)
     with LagProbe() as probe:
         llm, xlsx, commas, too_long, too_many = await asyncio.gather(*requests(hostile))
-    assert probe.samples > 20  # the probe ran all along (5 ms steps)
+    assert probe.samples >= 5  # the probe ran while the requests did (5 ms steps; fast requests give few)
     assert probe.worst_s < MAX_LAG_S, f"the event loop stalled for {probe.worst_s * 1000:.0f} ms"
 
     assert llm["status"] == "succeeded", llm

@@ -108,7 +108,11 @@ async def test_agent_app_tools_of_absent_sources_are_reported_not_refused(servic
     assert ("tool", "pdftranslate2-mcp-server", "translate_pdf", "") in {
         (m.kind, m.provider, m.name, m.plugin) for m in missing
     }
-    assert all(m.provider == "pdftranslate2-mcp-server" and m.install == "" for m in missing)
+    # An MCP server is added, not installed: the hint names the command that adds it.
+    assert all(
+        m.provider == "pdftranslate2-mcp-server" and m.install == "openify tools mcp add pdftranslate2-mcp-server URL"
+        for m in missing
+    )
 
 
 @pytest.mark.parametrize("prefix", ["03", "11", "12", "14", "16"])

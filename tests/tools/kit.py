@@ -136,7 +136,7 @@ class DirectoryHost:
     def models(self) -> ModelResolver:
         raise ToolNotFound("no models in this test")
 
-    async def read_file(self, file: Mapping[str, Any]) -> bytes:
+    async def read_file(self, file: Mapping[str, Any], call: ToolCall) -> bytes:
         assert self.root is not None
         return (self.root / str(file["related_id"])).read_bytes()
 

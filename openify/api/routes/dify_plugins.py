@@ -8,11 +8,14 @@ from pathlib import Path
 from typing import Annotated, Any
 
 from fastapi import APIRouter, Depends, File, Query, Request, UploadFile
-from pydantic import BaseModel, Field
+from fastapi.exceptions import RequestValidationError
+from pydantic import Field, ValidationError
+from starlette.concurrency import run_in_threadpool
 from starlette.responses import JSONResponse, Response
 
 from openify.api.deps import ServicesDep
 from openify.api.routes.console import require_admin
+from openify.api.schemas.bodies import JsonBody
 from openify.errors import Forbidden, InvalidParam
 
 console = APIRouter(prefix="/console/api/dify-plugins", tags=["console"], dependencies=[Depends(require_admin)])
@@ -22,7 +25,7 @@ _MAX_PACKAGE_BYTES = 200 * 1024 * 1024
 _MAX_PLUGIN_FILE_BYTES = 50 * 1024 * 1024
 
 
-class InstallBody(BaseModel):
+class InstallBody(JsonBody):  # JsonBody: NUL characters stripped
     source: str = Field(
         min_length=1,
         max_length=4096,
@@ -30,7 +33,7 @@ class InstallBody(BaseModel):
     )
 
 
-class CredentialsBody(BaseModel):
+class CredentialsBody(JsonBody):  # JsonBody: NUL characters stripped
     credentials: dict[str, Any] = Field(description="The provider's credential fields")
 
 
@@ -52,9 +55,12 @@ async def install(request: Request, services: ServicesDep) -> dict[str, Any]:
         path.write_bytes(data)
         source = str(path)
     else:
-        body = InstallBody.model_validate(await request.json())
+        try:
+            body = InstallBody.model_validate_json(await request.body())
+        except ValidationError as exc:  # read by hand (multipart or JSON): the same 400 envelope as FastAPI's
+            raise RequestValidationError(exc.errors()) from None
         source = body.source
-    return services.dify_plugins.install(source)
+    return await run_in_threadpool(services.dify_plugins.install, source)
 
 
 @console.get("", summary="List Dify plugins with their install status, tools and agent strategies")

@@ -19,7 +19,7 @@ import orjson
 from fastapi import APIRouter, Depends
 from mcp.server.lowlevel import Server
 from mcp.server.streamable_http_manager import StreamableHTTPSessionManager
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.types import Receive, Scope, Send
@@ -27,6 +27,7 @@ from starlette.types import Receive, Scope, Send
 from openify import __version__
 from openify.api.deps import ServicesDep
 from openify.api.routes.console import require_admin
+from openify.api.schemas.bodies import JsonBody
 from openify.api.timefmt import unix
 from openify.errors import NotFound, OpenifyError
 from openify.services.container import Services
@@ -38,14 +39,14 @@ _SCOPE_KEY = "openify.mcp_server"
 _CODE = re.compile(r"/mcp/server/([A-Za-z0-9_-]{1,64})/mcp/?$")
 
 
-class ServerCreate(BaseModel):
+class ServerCreate(JsonBody):  # JsonBody: NUL characters stripped
     model_config = ConfigDict(extra="ignore")
 
     description: str | None = Field(default=None, max_length=10_000)
     parameters: dict[str, str] = Field(default_factory=dict)
 
 
-class ServerUpdate(BaseModel):
+class ServerUpdate(JsonBody):  # JsonBody: NUL characters stripped
     model_config = ConfigDict(extra="ignore")
 
     id: str | None = None  # Dify's body names the server; the path's app decides which one
@@ -94,14 +95,15 @@ async def update_server(app_id: str, body: ServerUpdate, services: ServicesDep) 
     return _body(await run_in_threadpool(update, app, body.description, body.parameters, body.status))
 
 
-@console.api_route("/apps/{app_id}/server/refresh", methods=["GET", "POST"])
+# Dify serves GET; POST too, for clients that will not change state with a GET. One schema entry (one operation id).
+@console.api_route("/apps/{app_id}/server/refresh", methods=["GET", "POST"], include_in_schema=False)
 async def refresh_server(app_id: str, services: ServicesDep) -> dict[str, Any]:
     """A new server code; the old one stops working at once."""
     app = await _app(services, app_id)
     return _body(await run_in_threadpool(services.mcp_servers.update, app, None, None, None, True))
 
 
-class McpProviderCreate(BaseModel):
+class McpProviderCreate(JsonBody):  # JsonBody: NUL characters stripped
     """Dify's body for adding an MCP tool provider."""
 
     model_config = ConfigDict(extra="ignore")
@@ -113,7 +115,7 @@ class McpProviderCreate(BaseModel):
     timeout: float = 30.0
 
 
-class McpProviderRef(BaseModel):
+class McpProviderRef(JsonBody):  # JsonBody: NUL characters stripped
     model_config = ConfigDict(extra="ignore")
 
     server_identifier: str = Field(min_length=1, max_length=64)

@@ -180,6 +180,6 @@ async def rename(conversation_id: str, raw: JsonBody, v: WebVisitor, services: S
 @router.delete("/conversations/{conversation_id}", summary="Delete a conversation")
 async def delete(conversation_id: str, v: WebVisitor, services: ServicesDep) -> dict[str, str]:
     conversations._chat_app(v.app)
-    end_user_id = conversations._end_user(services, v.app.id, v.user)
+    end_user_id = await conversations._end_user(services, v.app.id, v.user)
     await asyncio.to_thread(services.chat.conversations.delete, v.app.id, end_user_id, conversation_id)
     return {"result": "success"}

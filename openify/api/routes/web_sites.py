@@ -10,13 +10,14 @@ from pathlib import Path
 from typing import Any
 
 from fastapi import APIRouter
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import ConfigDict, Field
 from starlette.concurrency import run_in_threadpool
 from starlette.responses import FileResponse
 from starlette.staticfiles import StaticFiles
 
 from openify.api.deps import ServicesDep
 from openify.api.routes.console import Admin
+from openify.api.schemas.bodies import JsonBody
 from openify.errors import NotFound
 from openify.services.sites import PAGE_BY_MODE, page_url, site_body
 
@@ -33,7 +34,7 @@ console_router = APIRouter(prefix="/console/api", tags=["console"])
 pages_router = APIRouter(include_in_schema=False)
 
 
-class SiteBody(BaseModel):
+class SiteBody(JsonBody):  # JsonBody: NUL characters stripped
     model_config = ConfigDict(extra="forbid")
 
     enable_site: bool | None = None

@@ -6,6 +6,8 @@ from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
+from openify.api.schemas.bodies import JsonBody
+
 
 class ContentPart(BaseModel):
     model_config = ConfigDict(extra="ignore")
@@ -32,7 +34,7 @@ class StreamOptions(BaseModel):
     include_usage: bool = False
 
 
-class ChatCompletionRequest(BaseModel):
+class ChatCompletionRequest(JsonBody):  # JsonBody: NUL characters stripped
     """The members the face uses; sampling options (temperature, max_tokens, ...) belong to the app and are ignored."""
 
     model_config = ConfigDict(extra="ignore")

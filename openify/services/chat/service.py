@@ -454,7 +454,7 @@ class ChatService:
         if not (features.get("suggested_questions_after_answer") or {}).get("enabled"):
             raise BadRequest("Suggested Questions Is Disabled.")
         model = _suggestion_model(app)
-        end_user_id = self.find_end_user_id(app.id, user)
+        end_user_id = await asyncio.to_thread(self.find_end_user_id, app.id, user)
         if end_user_id is None:
             raise _message_missing()
         msg = await asyncio.to_thread(self.messages.get, app.id, end_user_id, message_id)

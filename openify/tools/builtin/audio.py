@@ -62,11 +62,11 @@ class AudioTools:
         self._host = host
 
     async def invoke(
-        self, tool_name: str, parameters: Mapping[str, Any], _call: ToolCall
+        self, tool_name: str, parameters: Mapping[str, Any], call: ToolCall
     ) -> AsyncIterator[ToolMessage]:
         try:
             if tool_name == "asr":
-                yield TextMessage(await self._asr(parameters))
+                yield TextMessage(await self._asr(parameters, call))
             elif tool_name == "tts":
                 yield await self._tts(parameters)
             else:
@@ -74,13 +74,13 @@ class AudioTools:
         except OpenifyError as exc:
             raise exc if isinstance(exc, ToolError) else ToolError(exc.message if not str(exc) else str(exc)) from exc
 
-    async def _asr(self, parameters: Mapping[str, Any]) -> str:
+    async def _asr(self, parameters: Mapping[str, Any], call: ToolCall) -> str:
         file = parameters.get("audio_file")
         if isinstance(file, list):
             file = file[0] if file else None
         if not isinstance(file, Mapping):
             raise ToolError("Please provide an audio file")
-        data = await self._host.read_file(file)
+        data = await self._host.read_file(file, call)
         name = str(file.get("filename") or "audio.mp3")
         mime = str(file.get("mime_type") or "audio/mpeg")
         model = self._host.models.speech_to_text()
