@@ -22,15 +22,15 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
-import schemathesis.generation.jsonschema.builder  # noqa: F401 - parsed at collection, see below
+
+# Imported lazily by schemathesis; imported (and parsed) later, in a worker where another test caught a
+# RecursionError, CPython 3.11 failed to parse it ("AST constructor recursion depth mismatch"): parse it now.
+import schemathesis.generation.jsonschema.builder
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator  # type: ignore[import-untyped]
 from schemathesis import checks as st_checks
 from schemathesis.core.failures import FailureGroup
 from schemathesis.core.result import Ok
-
-# The module above is imported lazily by schemathesis. Imported (and parsed) later, in a worker where another
-# test caught a RecursionError, CPython 3.11 failed to parse it ("AST constructor recursion depth mismatch").
 
 from openify.cli import build_registries
 from openify.services.container import Services
