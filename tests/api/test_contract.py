@@ -10,8 +10,10 @@ schemas, except where Dify's own server differs from its spec: those cases are l
 
 from __future__ import annotations
 
+import importlib
 import json
 import os
+import pkgutil
 import re
 import time
 from collections.abc import Iterator
@@ -22,10 +24,6 @@ import httpx
 import hypothesis
 import pytest
 import schemathesis
-
-# Imported lazily by schemathesis; imported (and parsed) later, in a worker where another test caught a
-# RecursionError, CPython 3.11 failed to parse it ("AST constructor recursion depth mismatch"): parse it now.
-import schemathesis.generation.jsonschema.builder
 from hypothesis import strategies as st
 from jsonschema import Draft7Validator  # type: ignore[import-untyped]
 from schemathesis import checks as st_checks
@@ -40,6 +38,19 @@ from tests.api.contract_allowlist import NOT_SERVED, allowed
 from tests.conftest import DSL_DIR, REPO, LiveServer, start_server, stop_server
 from tests.fake_llm.server import FakeLLM
 
+
+def _import_all_of_schemathesis() -> None:
+    """Import (and so parse) every schemathesis module now, at collection. It imports many lazily; pytest rewrites
+    them as a plugin's, and on CPython 3.11 parsing one later, in a worker where another test had caught a
+    RecursionError, failed ("AST constructor recursion depth mismatch")."""
+    for module in pkgutil.walk_packages(schemathesis.__path__, "schemathesis."):
+        try:
+            importlib.import_module(module.name)
+        except Exception:  # noqa: S112 - optional extras (graphql, ...) that this test never uses
+            continue
+
+
+_import_all_of_schemathesis()
 SPEC = REPO.parent / "shared" / "reference" / "dify-service-openapi.json"
 WORKFLOW_DSL = DSL_DIR / "09-workflow-0.3.1-dual-switch-variable-aggregator.yml"
 CHATFLOW_DSL = DSL_DIR / "20-chatflow-0.5.0-conversation-var-v1-overwrite.yml"

@@ -144,3 +144,13 @@ async def test_suggested_follow_ups_reach_the_visitor(
     r = await client.get(f"/web-api/messages/{msg}/suggested", headers=me)
     assert r.status_code == 200, r.text
     assert r.json()["data"] == ["下一个问题？", "Another?"]
+
+
+async def test_the_service_apis_site_reports_the_web_pages_settings(
+    client: httpx.AsyncClient, services: Services, chat: AppKit
+) -> None:
+    before = (await client.get("/v1/site", headers=chat.auth)).json()
+    assert before["copyright"] is None  # no site yet: the app's own defaults
+    _enable(services, chat.app_id, title="周易小站", copyright="© 2026 Openify", show_workflow_steps=False)
+    site = (await client.get("/v1/site", headers=chat.auth)).json()
+    assert (site["title"], site["copyright"], site["show_workflow_steps"]) == ("周易小站", "© 2026 Openify", False)

@@ -8,6 +8,7 @@ from fastapi import APIRouter
 
 from openify.api.deps import AppKey, ServicesDep, SettingsDep
 from openify.services import app_parameters
+from openify.services.sites import site_body
 
 router = APIRouter(tags=["app"])
 
@@ -44,5 +45,6 @@ def get_meta(ctx: AppKey) -> dict[str, Any]:
 
 
 @router.get("/site", summary="WebApp settings of the app")
-def get_site(ctx: AppKey) -> dict[str, Any]:
-    return app_parameters.site(ctx.app)
+def get_site(ctx: AppKey, services: ServicesDep) -> dict[str, Any]:
+    site = services.sites.get(ctx.app_id)  # the web page's settings, once `openify app site` made them
+    return site_body(site, ctx.app) if site is not None else app_parameters.site(ctx.app)
