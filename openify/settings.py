@@ -148,7 +148,8 @@ class Settings(BaseSettings):
     host: str = Field(default="127.0.0.1", description="Address `openify serve` binds to.")
     port: int = Field(default=5001, description="Port `openify serve` listens on.")
     admin_token: SecretStr | None = Field(
-        default=None, description="Bearer token of the console API under /console/api; the console API is off when unset."
+        default=None,
+        description="Bearer token of the console API under /console/api; the console API is off when unset.",
     )
     plugins: list[str] = Field(default_factory=list, description="Extra plugin modules to load (comma list in JSON).")
     log_level: str = Field(default="INFO", description="Log level of the server.")
@@ -171,7 +172,9 @@ class Settings(BaseSettings):
     )
     job_workers: int = Field(default=2, ge=1, le=64, description="Worker threads of the in-process job runner.")
     job_lease_s: float = Field(
-        default=30.0, gt=0, description="Seconds a claimed job is held without a heartbeat before another worker resumes it."
+        default=30.0,
+        gt=0,
+        description="Seconds a claimed job is held without a heartbeat before another worker resumes it.",
     )
     files_url: str = Field(
         default="",
@@ -188,27 +191,33 @@ class Settings(BaseSettings):
     )
 
     openai_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPENIFY_OPENAI_API_KEY", "OPENAI_API_KEY"),
+        default=None,
+        validation_alias=AliasChoices("OPENIFY_OPENAI_API_KEY", "OPENAI_API_KEY"),
         description="OpenAI (or OpenAI-compatible) API key.",
     )
     openai_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENIFY_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
+        default=None,
+        validation_alias=AliasChoices("OPENIFY_OPENAI_BASE_URL", "OPENAI_BASE_URL"),
         description="Base URL of an OpenAI-compatible API, e.g. http://127.0.0.1:11434/v1 for Ollama.",
     )
     anthropic_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPENIFY_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
+        default=None,
+        validation_alias=AliasChoices("OPENIFY_ANTHROPIC_API_KEY", "ANTHROPIC_API_KEY"),
         description="Anthropic API key.",
     )
     anthropic_base_url: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENIFY_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"),
+        default=None,
+        validation_alias=AliasChoices("OPENIFY_ANTHROPIC_BASE_URL", "ANTHROPIC_BASE_URL"),
         description="Anthropic API base URL.",
     )
     azure_openai_api_key: SecretStr | None = Field(
-        default=None, validation_alias=AliasChoices("OPENIFY_AZURE_OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"),
+        default=None,
+        validation_alias=AliasChoices("OPENIFY_AZURE_OPENAI_API_KEY", "AZURE_OPENAI_API_KEY"),
         description="Azure OpenAI API key.",
     )
     azure_openai_endpoint: str | None = Field(
-        default=None, validation_alias=AliasChoices("OPENIFY_AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),
+        default=None,
+        validation_alias=AliasChoices("OPENIFY_AZURE_OPENAI_ENDPOINT", "AZURE_OPENAI_ENDPOINT"),
         description="Azure OpenAI endpoint, https://NAME.openai.azure.com.",
     )
     azure_openai_api_version: str = Field(
@@ -266,7 +275,9 @@ def settings_table() -> str:
         if isinstance(sub, type) and issubclass(sub, BaseModel):
             for sub_name, sub_field in sub.model_fields.items():
                 default = sub_field.get_default(call_default_factory=True)
-                rows.append(f"| `OPENIFY_{name.upper()}__{sub_name.upper()}` | {_shown(default)} | {sub_field.description} |")
+                rows.append(
+                    f"| `OPENIFY_{name.upper()}__{sub_name.upper()}` | {_shown(default)} | {sub_field.description} |"
+                )
             continue
         default = field.get_default(call_default_factory=True)
         rows.append(f"| `{_env_names(name, field)}` | {_shown(default)} | {field.description} |")

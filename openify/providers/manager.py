@@ -54,7 +54,11 @@ class ProviderManager:
 
     def _index(self, file: ProvidersFile) -> tuple[ProvidersFile, dict[str, str]]:
         names: dict[str, str] = {}
-        known = (self._registries.llm_providers, self._registries.embedding_providers, self._registries.rerank_providers)
+        known = (
+            self._registries.llm_providers,
+            self._registries.embedding_providers,
+            self._registries.rerank_providers,
+        )
         for name, config in file.providers.items():
             if not any(config.type in registry for registry in known):
                 raise ProvidersFileError(f"provider {name!r}: unknown type {config.type!r}")

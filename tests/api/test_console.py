@@ -37,7 +37,9 @@ async def test_console_is_off_without_admin_token(client: httpx.AsyncClient) -> 
 
 async def test_console_needs_the_token(admin: httpx.AsyncClient) -> None:
     assert_dify_error(await admin.get("/console/api/apps"), 401, "unauthorized")
-    assert_dify_error(await admin.get("/console/api/apps", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized")
+    assert_dify_error(
+        await admin.get("/console/api/apps", headers={"Authorization": "Bearer wrong"}), 401, "unauthorized"
+    )
 
 
 async def test_weak_admin_token_is_refused() -> None:
@@ -67,7 +69,9 @@ async def test_import_export_list_delete_and_keys(admin: httpx.AsyncClient) -> N
     keys = (await admin.get("/console/api/api-keys", headers=AUTH)).json()["data"]
     assert len(keys) == 2 and all("token" not in key for key in keys)
     assert (await admin.delete(f"/console/api/api-keys/{k['id']}", headers=AUTH)).status_code == 204
-    assert_dify_error(await admin.get("/v1/info", headers={"Authorization": f"Bearer {k['token']}"}), 401, "unauthorized")
+    assert_dify_error(
+        await admin.get("/v1/info", headers={"Authorization": f"Bearer {k['token']}"}), 401, "unauthorized"
+    )
 
     ds = (await admin.post("/console/api/datasets/api-keys", headers=AUTH)).json()
     assert ds["token"].startswith("dataset-") and ds["app_id"] is None

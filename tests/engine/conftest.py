@@ -3,10 +3,8 @@ server), and small in-memory implementations of the ports the services layer wil
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
-
 import contextlib
-from collections.abc import Mapping, Sequence
+from collections.abc import AsyncIterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any

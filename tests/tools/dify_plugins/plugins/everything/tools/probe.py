@@ -102,7 +102,7 @@ class ProbeTool(Tool):
         yield self.create_json_message({"api_key": self.runtime.credentials.get("api_key")})
 
     def _environment(self, args: dict) -> Generator[ToolInvokeMessage, None, None]:
-        yield self.create_json_message({"env": sorted(os.environ), "cwd": os.getcwd(), "home": os.environ.get("HOME")})
+        yield self.create_json_message({"env": sorted(os.environ), "cwd": os.getcwd(), "home": os.environ.get("HOME")})  # noqa: TID251 - the probe reports what a plugin process is given
 
     def _read(self, args: dict) -> Generator[ToolInvokeMessage, None, None]:
         try:
